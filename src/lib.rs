@@ -9,6 +9,8 @@
 //! ```
 //!
 //! - [`source`]: where an export comes from (file, stdin, S3) and what its key says.
+//! - [`trigger`]: which export objects a Lambda event names (S3 notification, `s3:TestEvent`,
+//!   EventBridge, SQS, SNS), one unit per SQS message, skips and undecodable parts reported.
 //! - [`export`]: byte stream -> findings (gzip sniffing, multi-member gzip, bounded lines,
 //!   tolerant parse), decoding and parsing on two tasks.
 //! - [`finding`]: the borrowed, tolerant view of a finding.
@@ -16,6 +18,9 @@
 //! - [`decision`]: alert or suppress, and why.
 //! - [`pipeline`]: one source end to end, and the account of it ([`pipeline::Stats`]).
 //! - [`output`]: the CLI's text and JSON outputs.
+//! - [`aws`], [`s3`]: the SDK set-up and the streamed S3 source.
+//! - [`alert`], [`sns`]: alert messages and the SNS destination.
+//! - [`lambda`]: the Lambda function's configuration, handler and metrics.
 //!
 //! The whole pipeline for one file:
 //!
@@ -31,10 +36,16 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod alert;
+pub mod aws;
 pub mod classify;
 pub mod decision;
 pub mod export;
 pub mod finding;
+// pub mod lambda; (enabled once trigger lands)
 pub mod output;
 pub mod pipeline;
+pub mod s3;
+pub mod sns;
 pub mod source;
+pub mod trigger;

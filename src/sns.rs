@@ -1,0 +1,461 @@
+//! The SNS destination: one message per alert, sent with `PublishBatch` in groups of at most 10
+//! entries and 256 KiB, several batches in flight; failed entries retried with backoff; FIFO
+//! topics supported. Nothing is dropped silently: every alert ends up in
+//! [`DeliveryReport::sent`] or [`DeliveryReport::failed`].
+
+use std::future::Future;
+use std::io;
+use std::time::Duration;
+
+use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
+use tokio::task::JoinSet;
+use tracing::{debug, error, warn};
+
+use crate::alert::{AlertMessage, MessageFormat, SNS_MAX_BYTES, render};
+use crate::decision::Decision;
+use crate::pipeline::{Output, Record};
+
+/// Entries per `PublishBatch` (SNS's limit).
+pub const MAX_BATCH_ENTRIES: usize = 10;
+/// Batches in flight at once.
+pub const MAX_IN_FLIGHT: usize = 8;
+
+/// How failed entries are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts per entry, the first included.
+    pub attempts: u32,
+    /// Wait before the first retry; each retry waits 4 times longer, with ±50% jitter.
+    pub base_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 4,
+            base_delay: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Where alerts are published.
+#[derive(Debug, Clone)]
+pub struct SnsDestination {
+    client: aws_sdk_sns::Client,
+    topic_arn: String,
+    fifo: bool,
+    format: MessageFormat,
+    retry: RetryPolicy,
+}
+
+impl SnsDestination {
+    /// A destination for `topic_arn` (a FIFO topic when the ARN ends in `.fifo`).
+    pub fn new(client: aws_sdk_sns::Client, topic_arn: String, format: MessageFormat) -> Self {
+        let fifo = topic_arn.ends_with(".fifo");
+        SnsDestination {
+            client,
+            topic_arn,
+            fifo,
+            format,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// Changes the retry policy.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The topic.
+    pub fn topic_arn(&self) -> &str {
+        &self.topic_arn
+    }
+
+    /// An [`Output`] that publishes the alerts of one source to this destination.
+    pub fn output(&self) -> SnsOutput<'_> {
+        SnsOutput {
+            dest: self,
+            pending: Vec::new(),
+            report: DeliveryReport::default(),
+            gave_up: None,
+        }
+    }
+}
+
+/// An alert that was not delivered, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Undelivered {
+    /// The finding id.
+    pub finding_id: String,
+    /// The finding type.
+    pub finding_type: String,
+    /// Why (the last error).
+    pub reason: String,
+}
+
+/// What happened to the alerts handed to an [`SnsOutput`].
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryReport {
+    /// Alerts published.
+    pub sent: u64,
+    /// Alerts that could not be published after retries.
+    pub failed: Vec<Undelivered>,
+    /// Alerts whose raw finding was shortened to fit SNS's size limit.
+    pub truncated: u64,
+}
+
+/// Gathers the alerts of one source and publishes them at every flush.
+pub struct SnsOutput<'d> {
+    dest: &'d SnsDestination,
+    pending: Vec<AlertMessage>,
+    report: DeliveryReport,
+    /// Set after an error that retrying cannot fix (topic gone, not authorised): later alerts
+    /// fail at once with this reason instead of hammering SNS.
+    gave_up: Option<String>,
+}
+
+impl SnsOutput<'_> {
+    /// The delivery report, once the last flush is done.
+    pub fn into_report(self) -> DeliveryReport {
+        self.report
+    }
+
+    async fn publish_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let messages = std::mem::take(&mut self.pending);
+        if let Some(reason) = &self.gave_up {
+            let reason = format!("not attempted: {reason}");
+            self.fail_all(messages, &reason);
+            return;
+        }
+        let mut set = JoinSet::new();
+        for batch in batches(messages) {
+            if set.len() >= MAX_IN_FLIGHT
+                && let Some(done) = set.join_next().await
+            {
+                self.absorb(done);
+            }
+            let dest = self.dest.clone();
+            set.spawn(async move { publish_with_retry(&dest, batch).await });
+        }
+        while let Some(done) = set.join_next().await {
+            self.absorb(done);
+        }
+    }
+
+    fn absorb(&mut self, done: Result<BatchOutcome, tokio::task::JoinError>) {
+        match done {
+            Ok(outcome) => {
+                self.report.sent += outcome.sent;
+                self.report.truncated += outcome.truncated;
+                if let Some(reason) = outcome.fatal {
+                    self.gave_up.get_or_insert(reason);
+                }
+                self.report.failed.extend(outcome.failed);
+            }
+            Err(e) => {
+                // A publishing task panicked: its alerts are unaccounted for, which must not
+                // pass silently.
+                error!(error = %e, "publishing task failed");
+                self.report.failed.push(Undelivered {
+                    finding_id: "(unknown: publishing task failed)".into(),
+                    finding_type: String::new(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+
+    fn fail_all(&mut self, messages: Vec<AlertMessage>, reason: &str) {
+        for m in messages {
+            self.report.failed.push(Undelivered {
+                finding_id: m.finding_id,
+                finding_type: m.finding_type,
+                reason: reason.to_owned(),
+            });
+        }
+    }
+}
+
+impl Output for SnsOutput<'_> {
+    fn record(&mut self, r: &Record<'_>) -> io::Result<()> {
+        if r.decision == Decision::Alert {
+            self.pending.push(render(r, self.dest.format));
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> impl Future<Output = io::Result<()>> + Send {
+        async move {
+            self.publish_pending().await;
+            Ok(())
+        }
+    }
+}
+
+/// Groups messages into batches of at most 10 entries and [`SNS_MAX_BYTES`] in total.
+pub fn batches(messages: Vec<AlertMessage>) -> Vec<Vec<AlertMessage>> {
+    let mut out: Vec<Vec<AlertMessage>> = Vec::new();
+    let mut size = 0;
+    for m in messages {
+        let s = m.size();
+        match out.last_mut() {
+            Some(b) if b.len() < MAX_BATCH_ENTRIES && size + s <= SNS_MAX_BYTES => {
+                size += s;
+                b.push(m);
+            }
+            _ => {
+                size = s;
+                out.push(vec![m]);
+            }
+        }
+    }
+    out
+}
+
+struct BatchOutcome {
+    sent: u64,
+    truncated: u64,
+    failed: Vec<Undelivered>,
+    fatal: Option<String>,
+}
+
+fn entry(dest: &SnsDestination, idx: usize, m: &AlertMessage) -> PublishBatchRequestEntry {
+    let mut e = PublishBatchRequestEntry::builder()
+        .id(idx.to_string())
+        .message(&m.body)
+        .subject(&m.subject);
+    for a in &m.attributes {
+        if let Ok(v) = MessageAttributeValue::builder()
+            .data_type(a.data_type)
+            .string_value(&a.value)
+            .build()
+        {
+            e = e.message_attributes(a.name, v);
+        }
+    }
+    if dest.fifo {
+        e = e
+            .message_group_id(&m.group_id)
+            .message_deduplication_id(&m.dedup_id);
+    }
+    // id and message are set above, so build() cannot fail; map defensively all the same.
+    e.build().unwrap_or_else(|_| {
+        PublishBatchRequestEntry::builder()
+            .id(idx.to_string())
+            .message("{}")
+            .build()
+            .expect("id and message set")
+    })
+}
+
+/// Whether an SNS error code is worth retrying.
+fn retryable_code(code: Option<&str>) -> bool {
+    !matches!(
+        code,
+        Some(
+            "NotFound"
+                | "NotFoundException"
+                | "AuthorizationError"
+                | "AuthorizationErrorException"
+                | "InvalidParameter"
+                | "InvalidParameterException"
+                | "InvalidParameterValue"
+                | "ParameterValueInvalid"
+                | "InvalidSecurity"
+                | "KMSAccessDenied"
+                | "KMSDisabled"
+                | "KMSNotFound"
+                | "KMSInvalidState"
+                | "BatchRequestTooLong"
+                | "BatchEntryIdsNotDistinct"
+                | "TooManyEntriesInBatchRequest"
+                | "EmptyBatchRequest"
+        )
+    )
+}
+
+async fn publish_with_retry(dest: &SnsDestination, batch: Vec<AlertMessage>) -> BatchOutcome {
+    let mut outcome = BatchOutcome {
+        sent: 0,
+        truncated: 0,
+        failed: Vec::new(),
+        fatal: None,
+    };
+    // Indices into `batch` still to send.
+    let mut remaining: Vec<usize> = (0..batch.len()).collect();
+    let mut last_error: Vec<String> = vec![String::new(); batch.len()];
+    for attempt in 1..=dest.retry.attempts.max(1) {
+        if attempt > 1 {
+            tokio::time::sleep(backoff(dest.retry, attempt - 1)).await;
+        }
+        let entries: Vec<_> = remaining
+            .iter()
+            .map(|&i| entry(dest, i, &batch[i]))
+            .collect();
+        let result = dest
+            .client
+            .publish_batch()
+            .topic_arn(&dest.topic_arn)
+            .set_publish_batch_request_entries(Some(entries))
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                for ok in out.successful() {
+                    if let Some(i) = ok.id().and_then(|id| id.parse::<usize>().ok()) {
+                        outcome.sent += 1;
+                        outcome.truncated += u64::from(batch[i].finding_truncated);
+                        remaining.retain(|r| *r != i);
+                    }
+                }
+                let mut retry_next = Vec::new();
+                for f in out.failed() {
+                    let Ok(i) = f.id().parse::<usize>() else {
+                        continue;
+                    };
+                    let reason = format!(
+                        "{}: {}",
+                        f.code(),
+                        f.message().unwrap_or("PublishBatch entry failed")
+                    );
+                    if f.sender_fault() {
+                        // The entry itself is wrong: retrying will not help.
+                        remaining.retain(|r| *r != i);
+                        outcome.failed.push(undelivered(&batch[i], reason));
+                    } else {
+                        last_error[i] = reason;
+                        retry_next.push(i);
+                    }
+                }
+                // Entries neither successful nor failed (should not happen): retry them.
+                if remaining.is_empty() {
+                    return outcome;
+                }
+                debug!(
+                    attempt,
+                    left = remaining.len(),
+                    "PublishBatch entries to retry"
+                );
+            }
+            Err(e) => {
+                let code = e.code().map(str::to_owned);
+                let reason = format!(
+                    "PublishBatch to {} failed: {}",
+                    dest.topic_arn,
+                    aws_sdk_sns::error::DisplayErrorContext(&e)
+                );
+                let transient = matches!(
+                    e,
+                    SdkError::TimeoutError(_)
+                        | SdkError::DispatchFailure(_)
+                        | SdkError::ResponseError(_)
+                ) || retryable_code(code.as_deref());
+                for &i in &remaining {
+                    last_error[i] = reason.clone();
+                }
+                if !transient {
+                    warn!(topic = %dest.topic_arn, error = %reason, "SNS refused the batch; not retrying");
+                    outcome.fatal = Some(reason.clone());
+                    break;
+                }
+                warn!(attempt, topic = %dest.topic_arn, error = %reason, "PublishBatch failed; will retry");
+            }
+        }
+    }
+    for i in remaining {
+        outcome
+            .failed
+            .push(undelivered(&batch[i], std::mem::take(&mut last_error[i])));
+    }
+    outcome
+}
+
+fn undelivered(m: &AlertMessage, reason: String) -> Undelivered {
+    Undelivered {
+        finding_id: m.finding_id.clone(),
+        finding_type: m.finding_type.clone(),
+        reason,
+    }
+}
+
+/// Exponential backoff with ±50% jitter: base × 4^(retry-1).
+fn backoff(p: RetryPolicy, retry: u32) -> Duration {
+    let exp = p
+        .base_delay
+        .saturating_mul(4u32.saturating_pow(retry.saturating_sub(1)));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let jitter = 0.5 + f64::from(nanos % 1000) / 1000.0; // 0.5 .. 1.5
+    exp.mul_f64(jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::SeverityLabel;
+
+    fn msg(size: usize) -> AlertMessage {
+        AlertMessage {
+            finding_id: "f".into(),
+            finding_type: "T".into(),
+            label: SeverityLabel::High,
+            subject: "s".into(),
+            body: "x".repeat(size),
+            finding_truncated: false,
+            attributes: Vec::new(),
+            group_id: "g".into(),
+            dedup_id: "d".into(),
+        }
+    }
+
+    #[test]
+    fn batches_respect_count_and_size() {
+        let sizes = |bs: &[Vec<AlertMessage>]| bs.iter().map(Vec::len).collect::<Vec<_>>();
+        assert_eq!(
+            sizes(&batches((0..25).map(|_| msg(100)).collect())),
+            [10, 10, 5]
+        );
+        assert_eq!(sizes(&batches(Vec::new())), Vec::<usize>::new());
+        // 100 KiB each: two fit in 256 KiB, a third does not.
+        assert_eq!(
+            sizes(&batches((0..5).map(|_| msg(100 * 1024)).collect())),
+            [2, 2, 1]
+        );
+        // A message of exactly the limit goes alone.
+        assert_eq!(
+            sizes(&batches(vec![msg(10), msg(SNS_MAX_BYTES), msg(10)])),
+            [1, 1, 1]
+        );
+        for b in batches((0..37).map(|i| msg(1000 * (i % 7 + 1) * 9)).collect()) {
+            assert!(b.len() <= MAX_BATCH_ENTRIES);
+            assert!(b.iter().map(AlertMessage::size).sum::<usize>() <= SNS_MAX_BYTES);
+        }
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter() {
+        let p = RetryPolicy::default();
+        for retry in 1..=3u32 {
+            let d = backoff(p, retry);
+            let nominal = 100.0 * 4f64.powi(retry as i32 - 1);
+            let ms = d.as_secs_f64() * 1000.0;
+            assert!(ms >= nominal * 0.5 && ms <= nominal * 1.5, "{retry}: {ms}");
+        }
+    }
+
+    #[test]
+    fn error_codes() {
+        assert!(retryable_code(Some("Throttled")));
+        assert!(retryable_code(Some("InternalError")));
+        assert!(retryable_code(None));
+        assert!(!retryable_code(Some("NotFound")));
+        assert!(!retryable_code(Some("AuthorizationError")));
+    }
+}
