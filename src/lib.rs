@@ -42,7 +42,7 @@ pub mod classify;
 pub mod decision;
 pub mod export;
 pub mod finding;
-// pub mod lambda; (enabled once trigger lands)
+pub mod lambda;
 pub mod output;
 pub mod pipeline;
 pub mod s3;

@@ -3,7 +3,6 @@
 //! topics supported. Nothing is dropped silently: every alert ends up in
 //! [`DeliveryReport::sent`] or [`DeliveryReport::failed`].
 
-use std::future::Future;
 use std::io;
 use std::time::Duration;
 
@@ -189,11 +188,9 @@ impl Output for SnsOutput<'_> {
         Ok(())
     }
 
-    fn flush(&mut self) -> impl Future<Output = io::Result<()>> + Send {
-        async move {
-            self.publish_pending().await;
-            Ok(())
-        }
+    async fn flush(&mut self) -> io::Result<()> {
+        self.publish_pending().await;
+        Ok(())
     }
 }
 

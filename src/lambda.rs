@@ -1,0 +1,666 @@
+//! The Lambda function: configuration from the environment (validated once per cold start), the
+//! handler that runs every trigger shape through the same pipeline as the CLI, the failure
+//! semantics, and per-invocation metrics in CloudWatch Embedded Metric Format.
+//!
+//! Failure semantics: an object that cannot be read (other than deleted since), or an alert
+//! that SNS did not accept after retries, fails its *unit*: for an SQS batch the message is
+//! returned in `batchItemFailures` (only that message comes back); for every other shape the
+//! invocation fails, so Lambda's retries and on-failure destination take over. The log names
+//! every finding that was not delivered.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use tracing::{error, info, warn};
+
+use crate::alert::MessageFormat;
+use crate::classify::MinSeverity;
+use crate::decision::Policy;
+use crate::export::ReaderOptions;
+use crate::pipeline::{Output, Record, SourceError, Stats, process_source};
+use crate::s3::S3Opener;
+use crate::sns::{SnsDestination, Undelivered};
+use crate::source::{OpenError, SourceRef};
+use crate::trigger::{self, Shape};
+
+/// Undelivered findings listed in a response or error message (all are logged).
+const UNDELIVERED_LISTED: usize = 50;
+
+/// Every setting of the function, read from environment variables.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `SNS_TOPIC_ARN` (required): where alerts are published.
+    pub sns_topic_arn: String,
+    /// `SNS_MESSAGE_FORMAT`: `json` (default) or `chatbot`.
+    pub message_format: MessageFormat,
+    /// `MIN_SEVERITY` (number or label, default `medium`), `INCLUDE_SAMPLES`,
+    /// `INCLUDE_ARCHIVED` (`true`/`false`, default false).
+    pub policy: Policy,
+    /// `MAX_LINE_BYTES`, `MAX_DECOMPRESSED_BYTES`.
+    pub reader: ReaderOptions,
+    /// `METRICS_NAMESPACE` (default `GuardDutyAlerts`); `METRICS=off` disables EMF output.
+    pub metrics_namespace: Option<String>,
+}
+
+/// The environment variables the function reads. The SAM template must set exactly these.
+pub const ENV_VARS: [&str; 9] = [
+    "SNS_TOPIC_ARN",
+    "SNS_MESSAGE_FORMAT",
+    "MIN_SEVERITY",
+    "INCLUDE_SAMPLES",
+    "INCLUDE_ARCHIVED",
+    "MAX_LINE_BYTES",
+    "MAX_DECOMPRESSED_BYTES",
+    "METRICS_NAMESPACE",
+    "METRICS",
+];
+
+/// A setting with a bad value: names the variable, the value and what is accepted.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {name}={value:?} is invalid: {expected}")]
+pub struct ConfigError {
+    /// The variable.
+    pub name: &'static str,
+    /// The value given.
+    pub value: String,
+    /// What is accepted.
+    pub expected: String,
+}
+
+impl Config {
+    /// Reads and validates the configuration from the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads and validates the configuration from `get` (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let bad = |name: &'static str, value: &str, expected: &str| ConfigError {
+            name,
+            value: value.to_owned(),
+            expected: expected.to_owned(),
+        };
+        let topic = get("SNS_TOPIC_ARN").unwrap_or_default();
+        if !is_sns_arn(&topic) {
+            return Err(bad(
+                "SNS_TOPIC_ARN",
+                &topic,
+                "set it to the ARN of the alert topic, arn:PARTITION:sns:REGION:ACCOUNT:NAME",
+            ));
+        }
+        let message_format = match get("SNS_MESSAGE_FORMAT") {
+            None => MessageFormat::Json,
+            Some(v) => v
+                .parse()
+                .map_err(|_| bad("SNS_MESSAGE_FORMAT", &v, "json or chatbot"))?,
+        };
+        let min_severity = match get("MIN_SEVERITY") {
+            None => MinSeverity::default(),
+            Some(v) => v.parse().map_err(|_| {
+                bad(
+                    "MIN_SEVERITY",
+                    &v,
+                    "a number from 0 to 10 or one of low, medium, high, critical",
+                )
+            })?,
+        };
+        let flag = |name: &'static str| -> Result<bool, ConfigError> {
+            match get(name) {
+                None => Ok(false),
+                Some(v) => parse_bool(&v).ok_or_else(|| bad(name, &v, "true or false")),
+            }
+        };
+        let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| bad(name, &v, "a positive whole number of bytes")),
+            }
+        };
+        let defaults = ReaderOptions::default();
+        let reader = ReaderOptions {
+            max_line_bytes: number("MAX_LINE_BYTES", defaults.max_line_bytes as u64)? as usize,
+            max_decompressed_bytes: number(
+                "MAX_DECOMPRESSED_BYTES",
+                defaults.max_decompressed_bytes,
+            )?,
+        };
+        let metrics_on = match get("METRICS") {
+            None => true,
+            Some(v) => parse_bool(&v).ok_or_else(|| bad("METRICS", &v, "on or off"))?,
+        };
+        let namespace = get("METRICS_NAMESPACE").unwrap_or_else(|| "GuardDutyAlerts".into());
+        if namespace.trim().is_empty() || namespace.len() > 255 {
+            return Err(bad("METRICS_NAMESPACE", &namespace, "1 to 255 characters"));
+        }
+        Ok(Config {
+            sns_topic_arn: topic,
+            message_format,
+            policy: Policy {
+                min_severity,
+                include_samples: flag("INCLUDE_SAMPLES")?,
+                include_archived: flag("INCLUDE_ARCHIVED")?,
+            },
+            reader,
+            metrics_namespace: metrics_on.then_some(namespace),
+        })
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" | "" => Some(false),
+        _ => None,
+    }
+}
+
+fn is_sns_arn(s: &str) -> bool {
+    let parts: Vec<&str> = s.split(':').collect();
+    parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "sns"
+        && !parts[3].is_empty()
+        && !parts[4].is_empty()
+        && !parts[5].is_empty()
+}
+
+/// Everything built once per cold start.
+pub struct App {
+    /// The configuration.
+    pub config: Config,
+    /// Opens S3 objects.
+    pub opener: S3Opener,
+    /// Publishes alerts.
+    pub sns: SnsDestination,
+}
+
+impl App {
+    /// Builds clients from the SDK configuration.
+    pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> App {
+        let opener = S3Opener::new(crate::aws::s3_client(sdk));
+        let sns = SnsDestination::new(
+            crate::aws::sns_client(sdk),
+            config.sns_topic_arn.clone(),
+            config.message_format,
+        );
+        App {
+            config,
+            opener,
+            sns,
+        }
+    }
+}
+
+/// A failed invocation, with a stable error type for Lambda's error reporting.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct InvocationError {
+    /// `UnrecognisedEvent`, `ObjectFailed` or `DeliveryFailed`.
+    pub kind: &'static str,
+    /// What failed, what was not delivered.
+    pub message: String,
+}
+
+impl From<InvocationError> for lambda_runtime::Diagnostic {
+    fn from(e: InvocationError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: e.kind.to_owned(),
+            error_message: e.message,
+        }
+    }
+}
+
+/// An object that failed.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectFailure {
+    /// `s3://bucket/key`, or the SQS message when its body could not be read.
+    pub object: String,
+    /// What went wrong and what to do.
+    pub error: String,
+}
+
+/// The summary an invocation returns (and logs).
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct InvocationSummary {
+    /// `s3`, `s3_test_event`, `eventbridge`, `sqs`, `sns`.
+    pub shape: &'static str,
+    /// Export objects referenced by the event.
+    pub objects: u64,
+    /// Objects skipped (test events, non-export keys, deleted since the event).
+    pub objects_skipped: u64,
+    /// The pipeline's account: findings, alerts, suppressed, rejected.
+    #[serde(flatten)]
+    pub stats: Stats,
+    /// Alerts published to SNS.
+    pub alerts_sent: u64,
+    /// Alerts SNS did not accept after retries.
+    pub delivery_failures: u64,
+    /// Raw findings shortened to fit SNS's size limit.
+    pub findings_truncated: u64,
+    /// Objects (or SQS messages) that failed.
+    pub failures: Vec<ObjectFailure>,
+    /// The first undelivered findings (all are logged).
+    pub undelivered: Vec<Undelivered>,
+    /// Largest export lag seen, in seconds (now minus a finding's `updatedAt`).
+    pub export_lag_seconds: Option<f64>,
+}
+
+/// Handles one event. Returns the summary; for SQS also `batchItemFailures`.
+pub async fn handle(app: &App, event: Value) -> Result<Value, InvocationError> {
+    let started = Instant::now();
+    let invocation = trigger::parse_event(&event).map_err(|e| {
+        error!(error = %e, "unrecognised event");
+        InvocationError {
+            kind: "UnrecognisedEvent",
+            message: e.to_string(),
+        }
+    })?;
+    let mut summary = InvocationSummary {
+        shape: invocation.shape.as_str(),
+        ..Default::default()
+    };
+    let mut failed_messages: Vec<String> = Vec::new();
+    let mut lag = LagMeter::new(SystemTime::now());
+    for unit in invocation.units {
+        let mut unit_failed = false;
+        for s in &unit.skipped {
+            info!(what = %s.what, reason = s.reason.as_str(), event = s.event.as_deref().unwrap_or("-"), "skipped");
+            summary.objects_skipped += 1;
+        }
+        let objects = if let Some(err) = &unit.error {
+            // Part of the payload is unreadable: process none of it, so that the retry (or
+            // the on-failure destination) sees the whole unit once, without duplicate alerts.
+            error!(
+                message_id = unit.message_id.as_deref().unwrap_or("-"),
+                error = %err,
+                not_processed = unit.objects.len(),
+                "event payload not understood; none of its objects were processed"
+            );
+            summary.failures.push(ObjectFailure {
+                object: unit
+                    .message_id
+                    .as_deref()
+                    .map_or_else(|| "event".to_owned(), |id| format!("SQS message {id}")),
+                error: err.clone(),
+            });
+            unit_failed = true;
+            Vec::new()
+        } else {
+            unit.objects
+        };
+        for obj in objects {
+            summary.objects += 1;
+            let src = SourceRef::S3(obj);
+            let mut out = Metered {
+                inner: app.sns.output(),
+                lag: &mut lag,
+            };
+            let result = process_source(
+                &src,
+                &app.opener,
+                &app.config.reader,
+                &app.config.policy,
+                &mut out,
+                &mut summary.stats,
+            )
+            .await;
+            let report = out.inner.into_report();
+            summary.alerts_sent += report.sent;
+            summary.findings_truncated += report.truncated;
+            if !report.failed.is_empty() {
+                unit_failed = true;
+                summary.delivery_failures += report.failed.len() as u64;
+                for u in &report.failed {
+                    error!(object = %src, finding_id = %u.finding_id, finding_type = %u.finding_type, reason = %u.reason, "alert not delivered");
+                }
+                let room = UNDELIVERED_LISTED.saturating_sub(summary.undelivered.len());
+                summary
+                    .undelivered
+                    .extend(report.failed.into_iter().take(room));
+            }
+            match result {
+                Ok(()) => {}
+                Err(e @ SourceError::Open(OpenError::NotFound { .. })) => {
+                    // Deleted since the event: nothing to retry.
+                    warn!(object = %src, "{e}; skipped");
+                    summary.objects_skipped += 1;
+                    summary.stats.sources_failed -= 1;
+                }
+                Err(e) => {
+                    error!(object = %src, error = %e, "object failed");
+                    summary.failures.push(ObjectFailure {
+                        object: src.to_string(),
+                        error: e.to_string(),
+                    });
+                    unit_failed = true;
+                }
+            }
+        }
+        if unit_failed && let Some(id) = unit.message_id {
+            failed_messages.push(id);
+        }
+    }
+    summary.export_lag_seconds = lag.max;
+    let elapsed = started.elapsed();
+    if let Some(ns) = &app.config.metrics_namespace {
+        println!("{}", emf(ns, &summary, elapsed, now_millis()));
+    }
+    let mut response = serde_json::to_value(&summary).unwrap_or_else(|_| json!({}));
+    info!(summary = %response, "invocation done");
+    if invocation.shape == Shape::Sqs {
+        response["batchItemFailures"] = failed_messages
+            .iter()
+            .map(|id| json!({ "itemIdentifier": id }))
+            .collect();
+        return Ok(response);
+    }
+    if summary.failures.is_empty() && summary.delivery_failures == 0 {
+        return Ok(response);
+    }
+    let kind = if summary.failures.is_empty() {
+        "DeliveryFailed"
+    } else {
+        "ObjectFailed"
+    };
+    let ids: Vec<&str> = summary
+        .undelivered
+        .iter()
+        .map(|u| u.finding_id.as_str())
+        .collect();
+    let objects: Vec<String> = summary
+        .failures
+        .iter()
+        .map(|f| format!("{}: {}", f.object, f.error))
+        .collect();
+    Err(InvocationError {
+        kind,
+        message: format!(
+            "{} object(s) failed, {} alert(s) not delivered; the invocation fails so that Lambda retries it. Objects: [{}]. Undelivered finding ids (first {}): [{}]",
+            summary.failures.len(),
+            summary.delivery_failures,
+            objects.join("; "),
+            ids.len(),
+            ids.join(", ")
+        ),
+    })
+}
+
+fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The invocation's metrics as one CloudWatch Embedded Metric Format document.
+pub fn emf(namespace: &str, s: &InvocationSummary, elapsed: Duration, timestamp_ms: u64) -> String {
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".into());
+    let mut values: BTreeMap<&str, (f64, &str)> = BTreeMap::new();
+    values.insert("Findings", (s.stats.findings as f64, "Count"));
+    values.insert("Alerts", (s.stats.alerts as f64, "Count"));
+    for (label, name) in [
+        ("Low", "AlertsLow"),
+        ("Medium", "AlertsMedium"),
+        ("High", "AlertsHigh"),
+        ("Critical", "AlertsCritical"),
+    ] {
+        values.insert(
+            name,
+            (s.stats.alerts_by_severity.get(label) as f64, "Count"),
+        );
+    }
+    values.insert("AlertsSent", (s.alerts_sent as f64, "Count"));
+    values.insert("Suppressed", (s.stats.suppressed.total() as f64, "Count"));
+    values.insert("RejectedLines", (s.stats.rejected.total() as f64, "Count"));
+    values.insert("DeliveryFailures", (s.delivery_failures as f64, "Count"));
+    values.insert("ObjectsProcessed", (s.objects as f64, "Count"));
+    values.insert("ObjectsFailed", (s.failures.len() as f64, "Count"));
+    values.insert(
+        "DurationMs",
+        (elapsed.as_secs_f64() * 1000.0, "Milliseconds"),
+    );
+    if let Some(lag) = s.export_lag_seconds {
+        values.insert("ExportLagSeconds", (lag, "Seconds"));
+    }
+    let metrics: Vec<Value> = values
+        .iter()
+        .map(|(name, (_, unit))| json!({"Name": name, "Unit": unit}))
+        .collect();
+    let mut doc = json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": [["FunctionName"]],
+                "Metrics": metrics,
+            }],
+        },
+        "FunctionName": function,
+    });
+    for (name, (v, _)) in values {
+        doc[name] = json!(v);
+    }
+    doc.to_string()
+}
+
+/// Measures export lag (now minus `updatedAt`) for every finding, then passes records on.
+struct Metered<'m, O> {
+    inner: O,
+    lag: &'m mut LagMeter,
+}
+
+impl<O: Output> Output for Metered<'_, O> {
+    fn record(&mut self, r: &Record<'_>) -> std::io::Result<()> {
+        if let Some(t) = r.finding.updated_at.get() {
+            self.lag.observe(t);
+        }
+        self.inner.record(r)
+    }
+
+    fn flush(&mut self) -> impl std::future::Future<Output = std::io::Result<()>> + Send {
+        self.inner.flush()
+    }
+}
+
+/// The largest lag seen.
+struct LagMeter {
+    now: f64,
+    max: Option<f64>,
+}
+
+impl LagMeter {
+    fn new(now: SystemTime) -> Self {
+        LagMeter {
+            now: now
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0),
+            max: None,
+        }
+    }
+
+    fn observe(&mut self, updated_at: &str) {
+        if let Some(t) = parse_timestamp(updated_at) {
+            let lag = (self.now - t).max(0.0);
+            self.max = Some(self.max.map_or(lag, |m| m.max(lag)));
+        }
+    }
+}
+
+/// Parses the timestamps found in findings into seconds since the epoch: ISO 8601 in UTC
+/// (`2026-11-26T10:00:00.123Z`, also with a space instead of `T` and without `Z`), epoch
+/// seconds (`1700000000.5`) and epoch milliseconds (`1700000000000`).
+pub fn parse_timestamp(s: &str) -> Option<f64> {
+    let s = s.trim();
+    if let Ok(n) = s.parse::<f64>() {
+        return Some(if n > 1e11 { n / 1000.0 } else { n });
+    }
+    let b = s.as_bytes();
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b' ') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut frac = 0.0;
+    let rest = &s[19..];
+    let rest = if let Some(r) = rest.strip_prefix('.') {
+        let digits: String = r.chars().take_while(char::is_ascii_digit).collect();
+        frac = format!("0.{digits}").parse::<f64>().unwrap_or(0.0);
+        &r[digits.len()..]
+    } else {
+        rest
+    };
+    if !matches!(rest, "" | "Z" | "+00:00" | "+0000") {
+        return None;
+    }
+    // Days from civil date (Howard Hinnant's algorithm).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + h * 3600 + mi * 60 + sec) as f64 + frac)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: BTreeMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    const TOPIC: (&str, &str) = ("SNS_TOPIC_ARN", "arn:aws:sns:us-east-1:111122223333:alerts");
+
+    #[test]
+    fn config_defaults_and_values() {
+        let c = config(&[TOPIC]).unwrap();
+        assert_eq!(c.policy.min_severity.0, 4.0);
+        assert!(!c.policy.include_samples);
+        assert_eq!(c.message_format, MessageFormat::Json);
+        assert_eq!(c.metrics_namespace.as_deref(), Some("GuardDutyAlerts"));
+        let c = config(&[
+            TOPIC,
+            ("MIN_SEVERITY", "high"),
+            ("INCLUDE_SAMPLES", "true"),
+            ("SNS_MESSAGE_FORMAT", "chatbot"),
+            ("MAX_LINE_BYTES", "4096"),
+            ("METRICS", "off"),
+        ])
+        .unwrap();
+        assert_eq!(c.policy.min_severity.0, 7.0);
+        assert!(c.policy.include_samples);
+        assert_eq!(c.message_format, MessageFormat::Chatbot);
+        assert_eq!(c.reader.max_line_bytes, 4096);
+        assert_eq!(c.metrics_namespace, None);
+    }
+
+    #[test]
+    fn config_errors_name_the_setting() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[], "SNS_TOPIC_ARN=\"\" is invalid"),
+            (
+                &[("SNS_TOPIC_ARN", "alerts")],
+                "SNS_TOPIC_ARN=\"alerts\" is invalid",
+            ),
+            (
+                &[("SNS_TOPIC_ARN", "arn:aws:sqs:us-east-1:1:q")],
+                "SNS_TOPIC_ARN",
+            ),
+            (
+                &[TOPIC, ("MIN_SEVERITY", "severe")],
+                "MIN_SEVERITY=\"severe\" is invalid: a number",
+            ),
+            (
+                &[TOPIC, ("INCLUDE_SAMPLES", "maybe")],
+                "INCLUDE_SAMPLES=\"maybe\" is invalid: true or false",
+            ),
+            (
+                &[TOPIC, ("SNS_MESSAGE_FORMAT", "xml")],
+                "SNS_MESSAGE_FORMAT=\"xml\"",
+            ),
+            (&[TOPIC, ("MAX_LINE_BYTES", "0")], "MAX_LINE_BYTES=\"0\""),
+            (
+                &[TOPIC, ("MAX_DECOMPRESSED_BYTES", "lots")],
+                "MAX_DECOMPRESSED_BYTES",
+            ),
+            (&[TOPIC, ("METRICS", "sometimes")], "METRICS=\"sometimes\""),
+        ];
+        for (vars, want) in cases {
+            let e = config(vars).unwrap_err().to_string();
+            assert!(e.contains(want), "{vars:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn timestamps() {
+        let cases = [
+            ("1970-01-01T00:00:00Z", Some(0.0)),
+            ("2026-11-26T10:00:00.500Z", Some(1_764_151_200.5)),
+            ("2025-02-25 20:40:06.721", Some(1_740_516_006.721)),
+            ("2000-02-29T23:59:59Z", Some(951_868_799.0)),
+            ("1700000000.5", Some(1_700_000_000.5)),
+            ("1700000000000", Some(1_700_000_000.0)),
+            ("2026-13-01T00:00:00Z", None),
+            ("2026-11-26T10:00:00+02:00", None),
+            ("yesterday", None),
+            ("", None),
+        ];
+        for (s, want) in cases {
+            let got = parse_timestamp(s);
+            match (got, want) {
+                (Some(g), Some(w)) => assert!((g - w).abs() < 1e-3, "{s}: {g} != {w}"),
+                (g, w) => assert_eq!(g, w, "{s}"),
+            }
+        }
+    }
+
+    #[test]
+    fn emf_document() {
+        let mut s = InvocationSummary {
+            shape: "s3",
+            objects: 2,
+            alerts_sent: 3,
+            export_lag_seconds: Some(42.0),
+            ..Default::default()
+        };
+        s.stats.findings = 5;
+        s.stats.alerts = 3;
+        s.stats.alerts_by_severity.bump("High");
+        let doc: Value =
+            serde_json::from_str(&emf("NS", &s, Duration::from_millis(7), 1000)).unwrap();
+        assert_eq!(doc["_aws"]["Timestamp"], 1000);
+        assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"], "NS");
+        assert_eq!(doc["Findings"], 5.0);
+        assert_eq!(doc["AlertsHigh"], 1.0);
+        assert_eq!(doc["ExportLagSeconds"], 42.0);
+        let names: Vec<&str> = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        for n in &names {
+            assert!(doc.get(*n).is_some(), "{n} has no value");
+        }
+        assert!(names.contains(&"DeliveryFailures"));
+    }
+}
