@@ -10,7 +10,8 @@ use guardduty_alerts::decision::Policy;
 use guardduty_alerts::export::ReaderOptions;
 use guardduty_alerts::output::{JsonLines, Text};
 use guardduty_alerts::pipeline::{Output, SourceError, Stats, process_source};
-use guardduty_alerts::source::{LocalOpener, SourceRef};
+use guardduty_alerts::s3::S3Opener;
+use guardduty_alerts::source::{LocalOpener, Opener, SourceRef};
 use tracing::error;
 
 /// Turn Amazon GuardDuty findings exports into alerts.
@@ -116,9 +117,14 @@ async fn process(args: ProcessArgs) -> ExitCode {
     };
     let started = Instant::now();
     let stdout = BufWriter::with_capacity(256 * 1024, io::stdout());
-    let (stats, failures) = match args.format {
-        Format::Json => run(&args.sources, &opts, &policy, JsonLines::new(stdout)).await,
-        Format::Text => run(&args.sources, &opts, &policy, Text::new(stdout)).await,
+    let needs_s3 = args.sources.iter().any(|s| matches!(s, SourceRef::S3(_)));
+    let (stats, failures) = if needs_s3 {
+        // The default credential chain and region; AWS_ENDPOINT_URL is honoured.
+        let sdk = guardduty_alerts::aws::load_config().await;
+        let opener = S3Opener::new(guardduty_alerts::aws::s3_client(&sdk));
+        run_with(&opener, &args, &opts, &policy, stdout).await
+    } else {
+        run_with(&LocalOpener, &args, &opts, &policy, stdout).await
     };
     let elapsed = started.elapsed();
     match args.format {
@@ -132,8 +138,23 @@ async fn process(args: ProcessArgs) -> ExitCode {
     }
 }
 
+/// Runs the sources with the chosen output format.
+async fn run_with<P: Opener, W: Write + Send>(
+    opener: &P,
+    args: &ProcessArgs,
+    opts: &ReaderOptions,
+    policy: &Policy,
+    stdout: W,
+) -> (Stats, usize) {
+    match args.format {
+        Format::Json => run(opener, &args.sources, opts, policy, JsonLines::new(stdout)).await,
+        Format::Text => run(opener, &args.sources, opts, policy, Text::new(stdout)).await,
+    }
+}
+
 /// Processes every source in order; a failed source is reported and the others still run.
-async fn run<O: Output>(
+async fn run<P: Opener, O: Output>(
+    opener: &P,
     sources: &[SourceRef],
     opts: &ReaderOptions,
     policy: &Policy,
@@ -142,8 +163,7 @@ async fn run<O: Output>(
     let mut stats = Stats::default();
     let mut failures = 0;
     for src in sources {
-        if let Err(e) = process_source(src, &LocalOpener, opts, policy, &mut out, &mut stats).await
-        {
+        if let Err(e) = process_source(src, opener, opts, policy, &mut out, &mut stats).await {
             failures += 1;
             if is_broken_pipe(&e) {
                 // The reader of our output went away (e.g. `| head`): stop quietly.
