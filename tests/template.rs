@@ -1,0 +1,75 @@
+//! template.yaml against the code: the function's environment variables are exactly ones the
+//! code reads (`lambda::ENV_VARS`), the required one is set, and the binary SAM builds exists.
+//! (cfn-lint and `sam validate` run from tests/run.)
+
+use guardduty_alerts::lambda::ENV_VARS;
+
+fn template() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml"))
+        .expect("template.yaml")
+}
+
+/// The keys under `Environment: Variables:` of the function, read by indentation.
+fn template_env_vars(t: &str) -> Vec<String> {
+    let lines: Vec<&str> = t.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.trim() == "Variables:")
+        .expect("an Environment.Variables block");
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let base = indent(lines[start]);
+    let mut vars = Vec::new();
+    for l in &lines[start + 1..] {
+        if l.trim().is_empty() {
+            continue;
+        }
+        if indent(l) <= base {
+            break;
+        }
+        if indent(l) == base + 2
+            && let Some((k, _)) = l.trim().split_once(':')
+        {
+            vars.push(k.to_owned());
+        }
+    }
+    vars
+}
+
+#[test]
+fn environment_variables_do_not_drift() {
+    let vars = template_env_vars(&template());
+    assert!(!vars.is_empty());
+    for v in &vars {
+        assert!(
+            ENV_VARS.contains(&v.as_str()),
+            "template sets {v}, which the code does not read"
+        );
+    }
+    // Settings the template leaves at the code's defaults, on purpose.
+    let defaults_only = ["MAX_LINE_BYTES", "MAX_DECOMPRESSED_BYTES"];
+    for v in ENV_VARS {
+        assert!(
+            vars.iter().any(|t| t == v) || defaults_only.contains(&v),
+            "the code reads {v} but template.yaml neither sets it nor lists it as default-only"
+        );
+    }
+    assert!(vars.iter().any(|v| v == "SNS_TOPIC_ARN"));
+}
+
+#[test]
+fn template_builds_the_lambda_binary_for_provided_al2023() {
+    let t = template();
+    for needle in [
+        "Runtime: provided.al2023",
+        "Handler: bootstrap",
+        "BuildMethod: rust-cargolambda",
+        "Binary: guardduty-alerts-lambda",
+    ] {
+        assert!(t.contains(needle), "template.yaml lacks {needle:?}");
+    }
+    let cargo = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        .expect("Cargo.toml");
+    assert!(cargo.contains("name = \"guardduty-alerts-lambda\""));
+    // The metric the dead man's switch watches is one the function emits.
+    assert!(t.contains("MetricName: ObjectsProcessed") && t.contains("Namespace: GuardDutyAlerts"));
+}
