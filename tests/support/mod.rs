@@ -5,7 +5,7 @@
 //!   ([`create_kms_key`], [`create_export_bucket`], [`put_export`], [`create_topic`],
 //!   [`create_queue`], [`subscribe_queue`], [`drain_queue`], [`gzip`]).
 //! - [`Emulator`]: a Lambda binary of this package run through cargo-lambda's runtime emulator
-//!   (`cargo lambda watch`), invoked with `cargo lambda invoke`.
+//!   (`cargo lambda watch`), invoked the way `cargo lambda invoke` does it.
 //!
 //! Tools are looked up in `$GUARDDUTY_ALERTS_VENV/bin`, then `<repo>/.venv/bin`, then `PATH`
 //! (`tests/run` installs them into `.venv`). A missing tool fails the test with a message that says
@@ -646,10 +646,11 @@ pub fn batch_entries(n: usize, fifo: bool) -> Vec<PublishBatchRequestEntry> {
 ///
 /// The watch builds the binary (`cargo run --bin NAME`, dev profile, this target dir) on the
 /// first invocation and keeps one function instance for later ones. The function's environment
-/// is the test process's minus every `AWS_*` variable (a developer's profile or credentials never
-/// reach it), plus `env` (through `--env-file`: values may hold commas, `=`, `#`, spaces), plus
-/// what the emulator sets (`AWS_LAMBDA_FUNCTION_NAME`, `AWS_LAMBDA_RUNTIME_API` …; it does not set
-/// `AWS_REGION`). Its stdout and stderr, and the emulator's own, are in [`Emulator::logs`].
+/// is the test process's minus `AWS_*`, `RUST_LOG` and what `cargo test` adds (see
+/// [`inherited_var_to_drop`]), plus `env` (through `--env-file`: values may hold commas, `=`, `#`,
+/// spaces), plus what the emulator sets (`AWS_LAMBDA_FUNCTION_NAME`, `AWS_LAMBDA_RUNTIME_API`,
+/// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` …; not `AWS_REGION`). The function's stdout and stderr,
+/// cargo's build output and the emulator's own lines are in [`Emulator::logs`].
 ///
 /// The emulator does not restart a function process that exits: an invocation during which it
 /// exits fails with the exit and the log tail, and so does every later one.
@@ -700,11 +701,9 @@ impl Emulator {
             ])
             .arg("--env-file")
             .arg(&env_file)
-            .current_dir(REPO)
-            // cargo-lambda's own log filter: keep its INFO/ERROR lines (the exit marker).
-            .env_remove("RUST_LOG");
+            .current_dir(REPO);
             for (key, _) in std::env::vars_os() {
-                if key.to_string_lossy().starts_with("AWS_") {
+                if inherited_var_to_drop(&key.to_string_lossy()) {
                     cmd.env_remove(key);
                 }
             }
@@ -752,11 +751,16 @@ impl Emulator {
         panic!("cargo lambda watch: no free port after 5 attempts; last: {last_failure}");
     }
 
-    /// Invokes the function with `event`; `Ok(response)` or `Err(text)`: for an error the
-    /// function returned, its type and message as `cargo lambda invoke` prints them (e.g.
-    /// `Error: DeliveryFailed\n\n  × 10 alert(s) not delivered …`); for a function process that
-    /// exited, a timeout or an emulator failure, what happened and the end of [`Emulator::logs`].
-    /// The first invocation may take minutes (it compiles the binary).
+    /// Invokes the function with `event`: `Ok(response)`, or `Err(text)`, which is
+    /// `"{errorType}: {errorMessage}"` for an error the function returned (e.g.
+    /// `DeliveryFailed: 10 alert(s) not delivered …`), and for a function process that exited, a
+    /// timeout or an emulator failure says what happened, with the end of [`Emulator::logs`].
+    /// The first invocation may take minutes: it compiles the binary.
+    ///
+    /// The request is the one `cargo lambda invoke NAME --data-file EVENT` sends (`POST
+    /// /2015-03-31/functions/NAME/invocations` on the invoke port), made here directly: that
+    /// command prints a function error re-wrapped at 80 columns (long ARNs and keys split over
+    /// lines, whatever `COLUMNS` says), which tests could not match reliably.
     pub async fn invoke(&self, event: &Value) -> Result<Value, String> {
         let first = self.invocations.fetch_add(1, Ordering::SeqCst) == 0;
         let limit = if first {
@@ -776,39 +780,23 @@ impl Emulator {
         if let Some(reason) = self.dead.lock().unwrap_or_else(|e| e.into_inner()).clone() {
             return Err(reason);
         }
-        let event_file = scratch_path(&format!("invoke-{}", self.bin), "json");
-        fs::write(&event_file, serde_json::to_vec(event).expect("event JSON"))
-            .unwrap_or_else(|e| panic!("write {}: {e}", event_file.display()));
         let log_offset = fs::metadata(&self.group.log).map(|m| m.len()).unwrap_or(0);
-        let out_file = scratch_path(&format!("invoke-{}", self.bin), "out");
-        let err_file = scratch_path(&format!("invoke-{}", self.bin), "err");
-        let mut cmd = Command::new(cargo_lambda_path());
-        cmd.args([
-            "lambda",
-            "invoke",
-            &self.bin,
-            "--color",
-            "never",
-            "--output-format",
-            "json",
-        ])
-        .args([
-            "--invoke-address",
-            "127.0.0.1",
-            "--invoke-port",
-            &self.port.to_string(),
-        ])
-        .arg("--data-file")
-        .arg(&event_file)
-        .current_dir(REPO)
-        .stdin(Stdio::null())
-        .stdout(File::create(&out_file).expect("invoke stdout file"))
-        .stderr(File::create(&err_file).expect("invoke stderr file"));
-        let mut child = cmd.spawn().expect("spawn cargo lambda invoke");
+        let path = format!("/2015-03-31/functions/{}/invocations", self.bin);
+        let body = serde_json::to_vec(event).expect("event JSON");
+        let request = http_post(self.port, &path, &body);
+        tokio::pin!(request);
         let started = Instant::now();
-        let outcome = loop {
-            if let Some(status) = child.try_wait().expect("wait for cargo lambda invoke") {
-                break Ok(status);
+        let mut ticker = tokio::time::interval(Duration::from_millis(50));
+        let (status, response) = loop {
+            tokio::select! {
+                answer = &mut request => match answer {
+                    Ok(answer) => break answer,
+                    Err(e) => return Err(format!(
+                        "the emulator did not answer the invocation ({e}); its log tail:\n{}",
+                        self.group.tail()
+                    )),
+                },
+                _ = ticker.tick() => {}
             }
             if let Some(exit) = self.function_exit_since(log_offset) {
                 let reason = format!(
@@ -817,40 +805,36 @@ impl Emulator {
                     self.group.tail()
                 );
                 *self.dead.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.clone());
-                break Err(reason);
+                return Err(reason);
             }
             if let Some(status) = self.group.exited() {
-                break Err(format!(
+                return Err(format!(
                     "`cargo lambda watch` exited ({status}); its output:\n{}",
                     self.group.tail()
                 ));
             }
             if started.elapsed() > limit {
-                break Err(format!(
+                return Err(format!(
                     "no response within {limit:?} (the first invocation compiles the binary); \
                      emulator log tail:\n{}",
                     self.group.tail()
                 ));
             }
-            tokio::time::sleep(Duration::from_millis(25)).await;
         };
-        if outcome.is_err() {
-            let _ = child.kill();
-            let _ = child.wait();
+        let text = String::from_utf8_lossy(&response);
+        let json: Result<Value, _> = serde_json::from_slice(&response);
+        match (status, json) {
+            (200, Ok(value)) => Ok(value),
+            (_, Ok(error)) if error.get("errorType").is_some() => Err(format!(
+                "{}: {}",
+                error["errorType"].as_str().unwrap_or("?"),
+                error["errorMessage"].as_str().unwrap_or("")
+            )),
+            (status, _) => Err(format!(
+                "unexpected answer from the emulator (HTTP {status}): {text}\nlog tail:\n{}",
+                self.group.tail()
+            )),
         }
-        let stdout = read_lossy(&out_file);
-        let stderr = read_lossy(&err_file);
-        if !std::thread::panicking() {
-            for f in [&event_file, &out_file, &err_file] {
-                let _ = fs::remove_file(f);
-            }
-        }
-        let status = outcome?;
-        if !status.success() {
-            return Err(clean_invoke_error(&stderr));
-        }
-        serde_json::from_str(stdout.trim())
-            .map_err(|e| format!("the response is not JSON ({e}): {stdout:?}\nstderr: {stderr}"))
     }
 
     /// Everything the emulator and the function wrote to stdout and stderr so far (cargo's build
@@ -875,6 +859,32 @@ impl Emulator {
             .find(|l| l.contains(Self::EXIT_MARKER))
             .map(|l| l.trim().to_owned())
     }
+}
+
+/// Variables of the test process that the emulator (and so the function, and the `cargo run`
+/// that builds it) must not inherit:
+/// - `AWS_*`: a developer's profile, credentials or endpoint must never reach the function;
+/// - what `cargo test` sets for the test process (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*` …): build
+///   scripts track some of them (ring: `rerun-if-env-changed=CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`
+///   …), so with them the emulator's build would see a changed environment and rebuild ring,
+///   rustls and everything above them on every run, and the next plain `cargo build` again;
+/// - `RUST_LOG`: cargo-lambda filters its own log with it, and the harness needs its ERROR line
+///   for an exited function (give the function a `RUST_LOG` through `env`).
+fn inherited_var_to_drop(name: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "OUT_DIR",
+        "RUST_LOG",
+    ];
+    const PREFIXES: &[&str] = &["AWS_", "CARGO_PKG_", "CARGO_BIN_EXE_", "CARGO_CFG_"];
+    EXACT.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
 /// `KEY='value'` lines for `cargo lambda watch --env-file`. Its parser (cargo-lambda 1.9): single
@@ -902,19 +912,70 @@ pub fn env_file_contents(env: &[(&str, &str)]) -> String {
     out
 }
 
-/// `cargo lambda invoke`'s error output without its boilerplate ("Was this behavior unexpected?").
-fn clean_invoke_error(stderr: &str) -> String {
-    let kept: Vec<&str> = stderr
+/// `POST path` with a JSON body to 127.0.0.1:port (HTTP/1.1, `Connection: close`); returns the
+/// status and the (de-chunked) body.
+async fn http_post(port: u16, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>), String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| format!("connect to 127.0.0.1:{port}: {e}"))?;
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .map_err(|e| format!("send: {e}"))?;
+    stream
+        .write_all(body)
+        .await
+        .map_err(|e| format!("send: {e}"))?;
+    let mut raw = Vec::new();
+    stream
+        .read_to_end(&mut raw)
+        .await
+        .map_err(|e| format!("receive: {e}"))?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| format!("no HTTP head in {:?}", String::from_utf8_lossy(&raw)))?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no HTTP status in {head:?}"))?;
+    let mut body = raw[split + 4..].to_vec();
+    if head
         .lines()
-        .filter(|l| {
-            !l.contains("Was this behavior unexpected?")
-                && !l.contains("Start a thread in https://github.com/cargo-lambda")
-        })
-        .collect();
-    let text = kept.join("\n").trim().to_owned();
-    if text.is_empty() {
-        "the invocation failed without a message".to_owned()
-    } else {
-        text
+        .any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked"))
+    {
+        body = dechunk(&body)?;
+    }
+    Ok((status, body))
+}
+
+fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or("truncated chunked body")?;
+        let size_text = String::from_utf8_lossy(&data[..line_end]);
+        let size_text = size_text.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size_text, 16)
+            .map_err(|e| format!("bad chunk size {size_text:?}: {e}"))?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        if data.len() < size + 2 {
+            return Err("truncated chunk".into());
+        }
+        out.extend_from_slice(&data[..size]);
+        data = &data[size + 2..];
     }
 }
