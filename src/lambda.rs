@@ -25,6 +25,40 @@ use crate::sns::{SnsDestination, Undelivered};
 use crate::source::{OpenError, SourceRef};
 use crate::trigger::{self, Shape};
 
+/// Sets up logging as Lambda's advanced logging controls ask: `AWS_LAMBDA_LOG_LEVEL` (`TRACE`,
+/// `DEBUG`, `INFO`, `WARN`, `ERROR`, `FATAL`; default `INFO`; `RUST_LOG` overrides) and
+/// `AWS_LAMBDA_LOG_FORMAT` (`JSON` for one JSON object per line, else text). Never colour codes:
+/// the output goes to CloudWatch, not a terminal.
+pub fn init_logging() {
+    let level = match std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .unwrap_or_default()
+        .to_ascii_uppercase()
+        .as_str()
+    {
+        "TRACE" => "trace",
+        "DEBUG" => "debug",
+        "WARN" => "warn",
+        "ERROR" | "FATAL" => "error",
+        _ => "info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_target(false);
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init();
+    } else {
+        builder.init();
+    }
+}
+
 /// Undelivered findings listed in a response or error message (all are logged).
 const UNDELIVERED_LISTED: usize = 50;
 

@@ -186,6 +186,10 @@ async fn every_trigger_shape_through_the_runtime_emulator() {
         logs.contains("\"CloudWatchMetrics\""),
         "EMF metrics are printed:\n{logs}"
     );
+    assert!(
+        !logs.contains('\u{1b}'),
+        "no colour codes in logs bound for CloudWatch:\n{logs}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

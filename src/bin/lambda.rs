@@ -7,8 +7,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    // Honours AWS_LAMBDA_LOG_LEVEL and AWS_LAMBDA_LOG_FORMAT (text or JSON).
-    lambda_runtime::tracing::init_default_subscriber();
+    guardduty_alerts::lambda::init_logging();
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {
