@@ -487,3 +487,25 @@ async fn cli_reads_s3_objects_through_the_same_code() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("not found"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encoded_keys_with_spaces_and_non_ascii_under_the_older_layout() {
+    let w = world(false).await;
+    let s3 = s3_client(&w.sdk);
+    let kms = aws_sdk_kms::Client::new(&w.sdk);
+    let key_arn = create_kms_key(&kms).await;
+    let key = format!(
+        "Sécurité exports/AWSLogs/GuardDuty/111122223333/eu-west-1/2026/11/26/{UUID}.jsonl.gz"
+    );
+    put_export(&s3, BUCKET, &key, &key_arn, sample_gz()).await;
+    // As S3 encodes it in notifications: '+' for spaces, UTF-8 percent-encoded.
+    let encoded = format!(
+        "S%C3%A9curit%C3%A9+exports/AWSLogs/GuardDuty/111122223333/eu-west-1/2026/11/26/{UUID}.jsonl.gz"
+    );
+    let mut ev = event("s3-put.json");
+    ev["Records"][0]["s3"]["object"]["key"] = json!(encoded);
+    let response = handle(&w.app(&[]), ev).await.expect("invocation");
+    assert_eq!(response["objects"], 1, "{response}");
+    assert_eq!(response["alerts_sent"], 10, "{response}");
+    assert_eq!(w.alerts(10).await.len(), 10);
+}
