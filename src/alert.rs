@@ -198,7 +198,14 @@ fn fnv1a(data: &[u8], seed: u64) -> u64 {
 /// The JSON body: the classification always whole; the raw finding whole when it fits, else an
 /// excerpt with its size.
 fn json_body(j: &JsonRecord<'_>, raw: &str, budget: usize) -> (String, bool) {
-    let alert = serde_json::to_string(j).unwrap_or_else(|_| "null".into());
+    let mut alert = serde_json::to_string(j).unwrap_or_else(|_| "null".into());
+    if alert.len() > budget / 2 {
+        // A pathological finding (a title or resource of hundreds of KB): the summary must
+        // still fit, so its long strings are cut.
+        let mut v = serde_json::to_value(j).unwrap_or(serde_json::Value::Null);
+        cap_strings(&mut v, SUMMARY_FIELD_MAX_CHARS);
+        alert = v.to_string();
+    }
     let mut body = String::with_capacity(alert.len() + raw.len() + 48);
     body.push_str(r#"{"version":"1","alert":"#);
     body.push_str(&alert);
@@ -227,6 +234,24 @@ fn json_body(j: &JsonRecord<'_>, raw: &str, budget: usize) -> (String, bool) {
     body.push_str(&t);
     body.push('}');
     (body, true)
+}
+
+/// Longest string kept in a message's summary fields when the summary alone would not fit.
+pub const SUMMARY_FIELD_MAX_CHARS: usize = 4096;
+
+/// Cuts every string in `v` to at most `max` characters (marked with `…`).
+fn cap_strings(v: &mut serde_json::Value, max: usize) {
+    match v {
+        serde_json::Value::String(s) => {
+            if let Some((cut, _)) = s.char_indices().nth(max) {
+                s.truncate(cut);
+                s.push('…');
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| cap_strings(x, max)),
+        serde_json::Value::Object(o) => o.values_mut().for_each(|x| cap_strings(x, max)),
+        _ => {}
+    }
 }
 
 /// Escapes text for Markdown rendered in chat: Markdown syntax is backslash-escaped and `<`, `>`,
@@ -294,7 +319,7 @@ fn chatbot_body(j: &JsonRecord<'_>, budget: usize) -> String {
     .flatten()
     .map(escape_markdown)
     .collect();
-    let notification = serde_json::json!({
+    let mut notification = serde_json::json!({
         "version": "1.0",
         "source": "custom",
         "id": j.id,
@@ -318,6 +343,9 @@ fn chatbot_body(j: &JsonRecord<'_>, budget: usize) -> String {
             },
         },
     });
+    if notification.to_string().len() > budget {
+        cap_strings(&mut notification, SUMMARY_FIELD_MAX_CHARS);
+    }
     notification.to_string()
 }
 
@@ -406,6 +434,31 @@ mod tests {
         assert_eq!(v["finding"], serde_json::Value::Null);
         assert_eq!(v["finding_truncated"]["bytes"], big.len());
         assert!(v["finding_truncated"]["excerpt"].as_str().unwrap().len() > 100_000);
+    }
+
+    #[test]
+    fn huge_summary_fields_still_fit() {
+        let huge = "T".repeat(400_000);
+        let line = LINE
+            .replace(
+                "UnauthorizedAccess:EC2/SSHBruteForce",
+                &format!("Recon:EC2/{huge}"),
+            )
+            .replace("<!channel> *pwn* [x](http://evil.example)", &huge)
+            .replace("i-1", &huge);
+        for format in [MessageFormat::Json, MessageFormat::Chatbot] {
+            let m = message(&line, format);
+            assert!(m.size() <= SNS_MAX_BYTES, "{format:?}: {}", m.size());
+            let v: serde_json::Value = serde_json::from_str(&m.body).unwrap();
+            if format == MessageFormat::Json {
+                assert_eq!(v["alert"]["id"], "abc");
+                assert_eq!(v["alert"]["severity_label"], "High");
+                assert!(v["alert"]["title"].as_str().unwrap().ends_with('…'));
+                assert!(m.finding_truncated);
+            } else {
+                assert_eq!(v["metadata"]["threadId"], "abc");
+            }
+        }
     }
 
     #[test]

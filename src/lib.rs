@@ -20,6 +20,8 @@
 //! - [`output`]: the CLI's text and JSON outputs.
 //! - [`aws`], [`s3`]: the SDK set-up and the streamed S3 source.
 //! - [`alert`], [`sns`]: alert messages and the SNS destination.
+//! - [`render`]: one alert as each webhook's payload (Slack, Teams, PagerDuty, generic JSON),
+//!   with the escaping and limits of each.
 //! - [`lambda`]: the Lambda function's configuration, handler and metrics.
 //!
 //! The whole pipeline for one file:
@@ -45,6 +47,7 @@ pub mod finding;
 pub mod lambda;
 pub mod output;
 pub mod pipeline;
+pub mod render;
 pub mod s3;
 pub mod sns;
 pub mod source;
