@@ -61,6 +61,9 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+#[path = "common/mod.rs"]
+mod common;
+use common::cpu_model;
 use std::env;
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -183,19 +186,6 @@ fn env_usize(name: &str, default: usize) -> usize {
     };
     assert!(value > 0, "{name} must be at least 1");
     value
-}
-
-/// `", <model name>"` from `/proc/cpuinfo`, or nothing where that is not available.
-fn cpu_model() -> String {
-    fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find_map(|line| line.strip_prefix("model name"))
-                .and_then(|rest| rest.split_once(':'))
-                .map(|(_, model)| format!(", {}", model.trim()))
-        })
-        .unwrap_or_default()
 }
 
 /// A scratch file under `target/tmp/bench-lambda/` (Cargo's temporary directory for benches).

@@ -32,6 +32,9 @@
 //!    median peak RSS, the speed-up over `zcat`, and whether the targets hold: at least
 //!    2.4x faster than `zcat` and at most 32 MB peak RSS (MB = 10^6 bytes throughout).
 
+#[path = "common/mod.rs"]
+mod common;
+use common::cpu_model;
 use std::collections::VecDeque;
 use std::env;
 use std::fmt::Write as _;
@@ -161,19 +164,6 @@ fn target_dir() -> PathBuf {
             || Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
             PathBuf::from,
         )
-}
-
-/// `", <model name>"` from `/proc/cpuinfo`, or nothing where that is not available.
-fn cpu_model() -> String {
-    fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find_map(|line| line.strip_prefix("model name"))
-                .and_then(|rest| rest.split_once(':'))
-                .map(|(_, model)| format!(", {}", model.trim()))
-        })
-        .unwrap_or_default()
 }
 
 // ---------------------------------------------------------------------------------------------

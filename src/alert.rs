@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::classify::SeverityLabel;
+use crate::classify::{SeverityLabel, format_severity};
 use crate::output::JsonRecord;
 use crate::pipeline::Record;
 
@@ -139,7 +139,7 @@ fn attributes(j: &JsonRecord<'_>) -> Vec<Attribute> {
     let mut attrs = vec![Attribute {
         name: "severity",
         data_type: "Number",
-        value: format_number(j.severity),
+        value: format_severity(j.severity),
     }];
     let mut push = |name: &'static str, value: Option<&str>| {
         if let Some(v) = value.filter(|v| !v.is_empty()) {
@@ -150,21 +150,13 @@ fn attributes(j: &JsonRecord<'_>) -> Vec<Attribute> {
             });
         }
     };
-    push("severity_label", Some(j.severity_label));
+    push("severity_label", Some(j.severity_label.as_str()));
     push("finding_type", Some(j.finding_type));
     push("threat_purpose", Some(j.threat_purpose));
     push("account_id", j.account_id);
     push("region", j.region);
     push("resource_type", j.resource_type);
     attrs
-}
-
-fn format_number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        format!("{v}")
-    }
 }
 
 /// A FIFO deduplication id (at most 128 characters from SNS's allowed set) for a finding
@@ -279,15 +271,15 @@ pub fn escape_markdown(s: &str) -> String {
 fn chatbot_body(j: &JsonRecord<'_>, budget: usize) -> String {
     let e = |v: Option<&str>| escape_markdown(v.unwrap_or("-"));
     let emoji = match j.severity_label {
-        "Critical" => ":rotating_light:",
-        "High" => ":red_circle:",
-        "Medium" => ":large_orange_circle:",
-        _ => ":large_blue_circle:",
+        SeverityLabel::Critical => ":rotating_light:",
+        SeverityLabel::High => ":red_circle:",
+        SeverityLabel::Medium => ":large_orange_circle:",
+        SeverityLabel::Low => ":large_blue_circle:",
     };
     let mut description = format!(
         "*{}*\nSeverity {} ({})\nAccount {} / {}\nResource {}: {}\nCount {}, first seen {}, last seen {}",
         e(j.title),
-        format_number(j.severity),
+        format_severity(j.severity),
         j.severity_label,
         e(j.account_id),
         e(j.region),
@@ -309,7 +301,7 @@ fn chatbot_body(j: &JsonRecord<'_>, budget: usize) -> String {
         next_steps.push(format!("Open the finding in the GuardDuty console: {url}"));
     }
     let keywords: Vec<String> = [
-        Some(j.severity_label),
+        Some(j.severity_label.as_str()),
         Some(j.threat_purpose),
         j.resource_type_affected,
         j.account_id,
@@ -338,14 +330,16 @@ fn chatbot_body(j: &JsonRecord<'_>, budget: usize) -> String {
             "additionalContext": {
                 "finding_id": j.id,
                 "finding_type": j.finding_type,
-                "severity": format_number(j.severity),
+                "severity": format_severity(j.severity),
                 "console_url": j.console_url.unwrap_or(""),
             },
         },
     });
-    if notification.to_string().len() > budget {
-        cap_strings(&mut notification, SUMMARY_FIELD_MAX_CHARS);
+    let body = notification.to_string();
+    if body.len() <= budget {
+        return body;
     }
+    cap_strings(&mut notification, SUMMARY_FIELD_MAX_CHARS);
     notification.to_string()
 }
 

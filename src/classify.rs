@@ -66,6 +66,15 @@ impl fmt::Display for SeverityLabel {
     }
 }
 
+/// A severity as text: `8`, `6.95` (GuardDuty's number without a needless `.0`).
+pub fn format_severity(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
 /// A minimum severity given by a user: a number (`5`, `6.5`) or a band label (`high`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MinSeverity(pub f64);

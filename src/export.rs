@@ -351,7 +351,10 @@ async fn frame<R: AsyncRead + Unpin>(
         let n = match reader.read_buf(&mut buf).await {
             Ok(n) => n,
             Err(e) => {
-                if !skipping && send_complete_then_partial(&tx, buf).await.is_err() {
+                if send_rest(&tx, buf, skipping.then_some(skipped))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 let _ = tx.send(Frame::End(Err(EndError::Io(e, total)))).await;
@@ -371,7 +374,10 @@ async fn frame<R: AsyncRead + Unpin>(
         }
         total += n as u64;
         if total > opts.max_decompressed_bytes {
-            if !skipping && send_complete_then_partial(&tx, buf).await.is_err() {
+            if send_rest(&tx, buf, skipping.then_some(skipped))
+                .await
+                .is_err()
+            {
                 return;
             }
             let _ = tx.send(Frame::End(Err(EndError::TooLarge(total)))).await;
@@ -424,12 +430,16 @@ async fn frame<R: AsyncRead + Unpin>(
     }
 }
 
-/// When the stream ends in an error: the complete lines still go to the parser, and the
-/// incomplete rest is reported as one truncated line.
-async fn send_complete_then_partial(
+/// When the stream ends in an error: an over-long line being skipped is still reported; else
+/// the complete lines go to the parser and the incomplete rest is reported as one truncated line.
+async fn send_rest(
     tx: &mpsc::Sender<Frame>,
     mut buf: Vec<u8>,
+    skipping: Option<usize>,
 ) -> Result<(), mpsc::error::SendError<Frame>> {
+    if let Some(seen) = skipping {
+        return tx.send(Frame::TooLong { seen }).await;
+    }
     let partial = match memchr::memrchr(b'\n', &buf) {
         Some(p) => buf.split_off(p + 1),
         None => std::mem::take(&mut buf),
@@ -667,6 +677,27 @@ mod tests {
                 .iter()
                 .all(|(_, r)| *r == RejectReason::Truncated)
         );
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_breaks_inside_an_over_long_line_still_reports_it() {
+        let opts = ReaderOptions {
+            max_line_bytes: 1000,
+            ..Default::default()
+        };
+        let mut text = finding(1);
+        text.push('\n');
+        // Random-looking bytes so the gzip stays large and the cut lands inside this line.
+        let mut x: u32 = 1;
+        for _ in 0..(4 * CHUNK_BYTES) {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            text.push(char::from(b'a' + (x >> 24) as u8 % 26));
+        }
+        let full = gz(text.as_bytes());
+        let (sink, r) = read(full[..full.len() * 3 / 4].to_vec(), opts).await;
+        assert!(matches!(r, Err(ReadError::Stream { .. })), "{r:?}");
+        assert_eq!(sink.ids, [(1, "f1".to_owned())]);
+        assert_eq!(sink.rejected, [(2, RejectReason::TooLong)]);
     }
 
     #[tokio::test]

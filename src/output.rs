@@ -5,6 +5,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use crate::classify::SeverityLabel;
 use crate::pipeline::{Output, Record};
 
 /// The `--format json` record: one object per finding read. Its keys are a contract that
@@ -19,7 +20,7 @@ pub struct JsonRecord<'a> {
     /// Numeric severity as GuardDuty gave it.
     pub severity: f64,
     /// `Low`, `Medium`, `High` or `Critical`.
-    pub severity_label: &'static str,
+    pub severity_label: SeverityLabel,
     /// Type part before `:`.
     pub threat_purpose: &'a str,
     /// Type part between `:` and `/`.
@@ -74,7 +75,7 @@ impl<'a> JsonRecord<'a> {
             id: f.id(),
             finding_type: f.type_str(),
             severity: f.severity(),
-            severity_label: c.label.as_str(),
+            severity_label: c.label,
             threat_purpose: c.kind.threat_purpose,
             resource_type_affected: c.kind.resource_type_affected,
             threat_family: c.kind.threat_family,
@@ -172,9 +173,9 @@ pub fn write_text_alert(out: &mut impl Write, r: &Record<'_>) -> io::Result<()> 
     writeln!(
         out,
         "[{}] {} (severity {})",
-        j.severity_label.to_uppercase(),
+        j.severity_label.as_str().to_uppercase(),
         terminal_safe(j.finding_type),
-        j.severity
+        crate::classify::format_severity(j.severity)
     )?;
     writeln!(out, "  {}", s(j.title))?;
     writeln!(out, "  account {}  region {}", s(j.account_id), s(j.region))?;

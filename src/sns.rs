@@ -240,14 +240,9 @@ fn entry(dest: &SnsDestination, idx: usize, m: &AlertMessage) -> PublishBatchReq
             .message_group_id(&m.group_id)
             .message_deduplication_id(&m.dedup_id);
     }
-    // id and message are set above, so build() cannot fail; map defensively all the same.
-    e.build().unwrap_or_else(|_| {
-        PublishBatchRequestEntry::builder()
-            .id(idx.to_string())
-            .message("{}")
-            .build()
-            .expect("id and message set")
-    })
+    // build() fails only when a required member (id, message) is missing; both are set above.
+    e.build()
+        .expect("PublishBatch entry has an id and a message")
 }
 
 /// Whether an SNS error code is worth retrying.

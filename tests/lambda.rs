@@ -45,6 +45,7 @@ fn event(name: &str) -> Value {
 struct World {
     moto: Moto,
     sdk: aws_config::SdkConfig,
+    key_arn: String,
     topic_arn: String,
     queue_url: String,
 }
@@ -68,12 +69,18 @@ async fn world(fifo: bool) -> World {
     World {
         moto,
         sdk,
+        key_arn,
         topic_arn,
         queue_url,
     }
 }
 
 impl World {
+    /// Uploads (or replaces) an export object, SSE-KMS under the world's export key.
+    async fn put(&self, key: &str, bytes: Vec<u8>) {
+        put_export(&s3_client(&self.sdk), BUCKET, key, &self.key_arn, bytes).await;
+    }
+
     fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("SNS_TOPIC_ARN", self.topic_arn.clone()),
@@ -364,18 +371,8 @@ async fn sns_failures_fail_the_invocation_and_name_the_undelivered_findings() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_object_alerts_what_came_before_and_fails() {
     let w = world(false).await;
-    let s3 = s3_client(&w.sdk);
-    let kms = aws_sdk_kms::Client::new(&w.sdk);
-    let key_arn = create_kms_key(&kms).await;
     let gz = sample_gz();
-    put_export(
-        &s3,
-        BUCKET,
-        &key_current(),
-        &key_arn,
-        gz[..gz.len() * 3 / 4].to_vec(),
-    )
-    .await;
+    w.put(&key_current(), gz[..gz.len() * 3 / 4].to_vec()).await;
     let err = handle(&w.app(&[]), event("s3-put.json"))
         .await
         .expect_err("must fail");
@@ -397,14 +394,11 @@ async fn a_damaged_object_alerts_what_came_before_and_fails() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_findings_are_shortened_to_fit_sns() {
     let w = world(false).await;
-    let s3 = s3_client(&w.sdk);
-    let kms = aws_sdk_kms::Client::new(&w.sdk);
-    let key_arn = create_kms_key(&kms).await;
     let pad = "A".repeat(300 * 1024);
     let line = format!(
         r#"{{"id":"big1","type":"Recon:EC2/Portscan","severity":8,"accountId":"111122223333","region":"us-east-1","description":"{pad}"}}"#
     );
-    put_export(&s3, BUCKET, &key_current(), &key_arn, gzip(line.as_bytes())).await;
+    w.put(&key_current(), gzip(line.as_bytes())).await;
     let response = handle(&w.app(&[]), event("s3-put.json"))
         .await
         .expect("invocation");
@@ -491,13 +485,10 @@ async fn cli_reads_s3_objects_through_the_same_code() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn encoded_keys_with_spaces_and_non_ascii_under_the_older_layout() {
     let w = world(false).await;
-    let s3 = s3_client(&w.sdk);
-    let kms = aws_sdk_kms::Client::new(&w.sdk);
-    let key_arn = create_kms_key(&kms).await;
     let key = format!(
         "Sécurité exports/AWSLogs/GuardDuty/111122223333/eu-west-1/2026/11/26/{UUID}.jsonl.gz"
     );
-    put_export(&s3, BUCKET, &key, &key_arn, sample_gz()).await;
+    w.put(&key, sample_gz()).await;
     // As S3 encodes it in notifications: '+' for spaces, UTF-8 percent-encoded.
     let encoded = format!(
         "S%C3%A9curit%C3%A9+exports/AWSLogs/GuardDuty/111122223333/eu-west-1/2026/11/26/{UUID}.jsonl.gz"

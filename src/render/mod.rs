@@ -24,7 +24,6 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::classify::SeverityLabel;
 use crate::output::JsonRecord;
 
 pub mod generic;
@@ -249,26 +248,6 @@ pub(crate) fn is_safe_url(s: &str, max: usize) -> bool {
     safe_url(s, max).as_deref() == Some(s)
 }
 
-/// The severity band of the record: its label, or its score when the label is unknown.
-pub(crate) fn label_of(j: &JsonRecord<'_>) -> SeverityLabel {
-    match j.severity_label {
-        "Critical" => SeverityLabel::Critical,
-        "High" => SeverityLabel::High,
-        "Medium" => SeverityLabel::Medium,
-        "Low" => SeverityLabel::Low,
-        _ => SeverityLabel::from_score(j.severity),
-    }
-}
-
-/// `8`, `6.95`: the severity as GuardDuty gave it, without a needless `.0`.
-pub(crate) fn severity_number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        format!("{v}")
-    }
-}
-
 /// `111122223333 (prod)`, `111122223333`, or `-`, before escaping.
 pub(crate) fn account_display<'a>(ctx: &AlertContext<'a>) -> Cow<'a, str> {
     let name = ctx.account_name.filter(|n| !n.trim().is_empty());
@@ -332,7 +311,7 @@ pub(crate) mod fixtures {
     //! Records for the renderers' tests: the bundled sample export and hostile inputs.
 
     use super::*;
-    use crate::classify::classify;
+    use crate::classify::{SeverityLabel, classify};
     use crate::decision::Decision;
     use crate::finding::Finding;
     use crate::pipeline::Record;
@@ -408,7 +387,7 @@ pub(crate) mod fixtures {
             id: s,
             finding_type: s,
             severity: 8.0,
-            severity_label: "High",
+            severity_label: SeverityLabel::High,
             threat_purpose: s,
             resource_type_affected: Some(s),
             threat_family: Some(s),
@@ -520,6 +499,7 @@ pub(crate) mod fixtures {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classify::SeverityLabel;
 
     fn ident(c: char, out: &mut String) {
         out.push(c);
@@ -626,8 +606,8 @@ mod tests {
         );
         assert_eq!(account_display(&ctx.with_account_name(Some("  "))), "x");
         assert_eq!(resource_display(&j), "x: x");
-        assert_eq!(severity_number(8.0), "8");
-        assert_eq!(severity_number(6.95), "6.95");
-        assert_eq!(label_of(&j), SeverityLabel::High);
+        assert_eq!(crate::classify::format_severity(8.0), "8");
+        assert_eq!(crate::classify::format_severity(6.95), "6.95");
+        assert_eq!(j.severity_label, SeverityLabel::High);
     }
 }

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 use super::{
     AlertContext, Secret, account_display, cap_escaped, capped, is_clean_char, is_safe_url,
-    label_of, resource_display, safe_url, utf16_len,
+    resource_display, safe_url, utf16_len,
 };
 use crate::classify::SeverityLabel;
 
@@ -127,7 +127,7 @@ fn custom_details(ctx: &AlertContext<'_>) -> Value {
     };
     put("id", Some(j.id));
     put("type", Some(j.finding_type));
-    put("severity_label", Some(j.severity_label));
+    put("severity_label", Some(j.severity_label.as_str()));
     put("threat_purpose", Some(j.threat_purpose));
     put("resource_type_affected", j.resource_type_affected);
     put("threat_family", j.threat_family);
@@ -155,7 +155,7 @@ fn custom_details(ctx: &AlertContext<'_>) -> Value {
 /// The Events API v2 `trigger` event of one alert, with `routing_key` set to the secret.
 pub fn pagerduty(ctx: &AlertContext<'_>, routing_key: &Secret) -> Value {
     let j = ctx.record;
-    let band = label_of(j);
+    let band = j.severity_label;
     let account = account_display(ctx);
     let region = j.region.unwrap_or("-");
     let mut summary = format!("[{band}] {} in {account}/{region}", j.finding_type);
@@ -303,7 +303,7 @@ mod tests {
             assert_eq!(severity(label), want, "{score}");
             let mut j = hostile_record("x", "https://h/");
             j.severity = score;
-            j.severity_label = label.as_str();
+            j.severity_label = label;
             assert_eq!(render(&j, None)["payload"]["severity"], want, "{score}");
         }
     }

@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 
 use super::{
     AlertContext, account_display, cap_escaped, capped, check_strings, count_display,
-    is_clean_char, is_safe_url, label_of, resource_display, safe_url, severity_number, utf16_len,
+    is_clean_char, is_safe_url, resource_display, safe_url, utf16_len,
 };
 use crate::classify::SeverityLabel;
 
@@ -102,7 +102,7 @@ fn fields(pairs: &[(&str, &str)]) -> Value {
 /// The Slack incoming-webhook payload of one alert (see the module documentation).
 pub fn slack(ctx: &AlertContext<'_>) -> Value {
     let j = ctx.record;
-    let band = label_of(j);
+    let band = j.severity_label;
     let emoji = severity_emoji(band);
     let headline = j
         .title
@@ -119,7 +119,7 @@ pub fn slack(ctx: &AlertContext<'_>) -> Value {
     }
     let account = account_display(ctx);
     let resource = resource_display(j);
-    let severity = format!("{} ({band})", severity_number(j.severity));
+    let severity = format!("{} ({band})", crate::classify::format_severity(j.severity));
     blocks.push(fields(&[
         ("Type", j.finding_type),
         ("Severity", &severity),

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 
 use super::{
     AlertContext, account_display, cap_escaped, check_strings, count_display, is_clean_char,
-    is_safe_url, label_of, resource_display, safe_url, severity_number, utf16_len,
+    is_safe_url, resource_display, safe_url, utf16_len,
 };
 use crate::classify::SeverityLabel;
 
@@ -99,7 +99,7 @@ fn fact(title: &str, value: &str) -> Value {
 /// The Teams Workflows webhook payload of one alert (see the module documentation).
 pub fn teams(ctx: &AlertContext<'_>) -> Value {
     let j = ctx.record;
-    let band = label_of(j);
+    let band = j.severity_label;
     let headline = j
         .title
         .filter(|t| !t.trim().is_empty())
@@ -107,7 +107,7 @@ pub fn teams(ctx: &AlertContext<'_>) -> Value {
     let body = vec![
         json!({
             "type": "TextBlock",
-            "text": format!("{band} severity GuardDuty finding ({})", severity_number(j.severity)),
+            "text": format!("{band} severity GuardDuty finding ({})", crate::classify::format_severity(j.severity)),
             "color": severity_color(band),
             "weight": "Bolder",
             "wrap": true,
