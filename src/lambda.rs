@@ -15,13 +15,15 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tracing::{error, info, warn};
 
-use crate::alert::MessageFormat;
 use crate::classify::MinSeverity;
+use crate::config::{DestinationsConfig, SetupError};
 use crate::decision::Policy;
+use crate::delivery::{Deliveries, Destination, DestinationCounts, counts_by_destination};
 use crate::export::ReaderOptions;
 use crate::pipeline::{Output, Record, SourceError, Stats, process_source};
 use crate::s3::S3Opener;
-use crate::sns::{SnsDestination, Undelivered};
+use crate::secret::SecretStore;
+use crate::sns::Undelivered;
 use crate::source::{OpenError, SourceRef};
 use crate::trigger::{self, Shape};
 
@@ -65,10 +67,9 @@ const UNDELIVERED_LISTED: usize = 50;
 /// Every setting of the function, read from environment variables.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `SNS_TOPIC_ARN` (required): where alerts are published.
-    pub sns_topic_arn: String,
-    /// `SNS_MESSAGE_FORMAT`: `json` (default) or `chatbot`.
-    pub message_format: MessageFormat,
+    /// Where alerts go: `SNS_TOPIC_ARN`, `SNS_MESSAGE_FORMAT`, the webhooks and their secrets
+    /// (see [`crate::config`]).
+    pub destinations: DestinationsConfig,
     /// `MIN_SEVERITY` (number or label, default `medium`), `INCLUDE_SAMPLES`,
     /// `INCLUDE_ARCHIVED` (`true`/`false`, default false).
     pub policy: Policy,
@@ -78,10 +79,23 @@ pub struct Config {
     pub metrics_namespace: Option<String>,
 }
 
-/// The environment variables the function reads. The SAM template must set exactly these.
-pub const ENV_VARS: [&str; 9] = [
+/// The environment variables the function reads (the destinations' ones are
+/// [`DESTINATION_ENV_VARS`]). The SAM template sets only variables from this list.
+pub const ENV_VARS: [&str; 21] = [
     "SNS_TOPIC_ARN",
     "SNS_MESSAGE_FORMAT",
+    "WEBHOOK_SECRET",
+    "SLACK_WEBHOOK_URL",
+    "TEAMS_WEBHOOK_URL",
+    "PAGERDUTY_ROUTING_KEY",
+    "WEBHOOK_URL",
+    "WEBHOOK_SIGNING_SECRET",
+    "WEBHOOK_HEADERS",
+    "PAGERDUTY_EVENTS_URL",
+    "WEBHOOK_TIMEOUT_SECONDS",
+    "WEBHOOK_CONCURRENCY",
+    "WEBHOOK_RATE_PER_SECOND",
+    "ALLOW_HTTP_WEBHOOKS",
     "MIN_SEVERITY",
     "INCLUDE_SAMPLES",
     "INCLUDE_ARCHIVED",
@@ -91,16 +105,24 @@ pub const ENV_VARS: [&str; 9] = [
     "METRICS",
 ];
 
-/// A setting with a bad value: names the variable, the value and what is accepted.
+/// A setting with a bad value: names the variable, the value and what is accepted. (Only for
+/// settings that are not secret; destinations report [`SetupError`], which never shows a
+/// value.)
 #[derive(Debug, thiserror::Error)]
-#[error("configuration error: {name}={value:?} is invalid: {expected}")]
-pub struct ConfigError {
-    /// The variable.
-    pub name: &'static str,
-    /// The value given.
-    pub value: String,
-    /// What is accepted.
-    pub expected: String,
+pub enum ConfigError {
+    /// A plain setting.
+    #[error("configuration error: {name}={value:?} is invalid: {expected}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// The value given.
+        value: String,
+        /// What is accepted.
+        expected: String,
+    },
+    /// A destination setting.
+    #[error(transparent)]
+    Destinations(#[from] SetupError),
 }
 
 impl Config {
@@ -111,25 +133,12 @@ impl Config {
 
     /// Reads and validates the configuration from `get` (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let bad = |name: &'static str, value: &str, expected: &str| ConfigError {
+        let bad = |name: &'static str, value: &str, expected: &str| ConfigError::Invalid {
             name,
             value: value.to_owned(),
             expected: expected.to_owned(),
         };
-        let topic = get("SNS_TOPIC_ARN").unwrap_or_default();
-        if !is_sns_arn(&topic) {
-            return Err(bad(
-                "SNS_TOPIC_ARN",
-                &topic,
-                "set it to the ARN of the alert topic, arn:PARTITION:sns:REGION:ACCOUNT:NAME",
-            ));
-        }
-        let message_format = match get("SNS_MESSAGE_FORMAT") {
-            None => MessageFormat::Json,
-            Some(v) => v
-                .parse()
-                .map_err(|_| bad("SNS_MESSAGE_FORMAT", &v, "json or chatbot"))?,
-        };
+        let destinations = DestinationsConfig::from_lookup(&get)?;
         let min_severity = match get("MIN_SEVERITY") {
             None => MinSeverity::default(),
             Some(v) => v.parse().map_err(|_| {
@@ -174,8 +183,7 @@ impl Config {
             return Err(bad("METRICS_NAMESPACE", &namespace, "1 to 255 characters"));
         }
         Ok(Config {
-            sns_topic_arn: topic,
-            message_format,
+            destinations,
             policy: Policy {
                 min_severity,
                 include_samples: flag("INCLUDE_SAMPLES")?,
@@ -187,23 +195,13 @@ impl Config {
     }
 }
 
-fn parse_bool(v: &str) -> Option<bool> {
+/// `true`/`1`/`yes`/`on` or `false`/`0`/`no`/`off`/empty.
+pub fn parse_bool(v: &str) -> Option<bool> {
     match v.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Some(true),
         "false" | "0" | "no" | "off" | "" => Some(false),
         _ => None,
     }
-}
-
-fn is_sns_arn(s: &str) -> bool {
-    let parts: Vec<&str> = s.split(':').collect();
-    parts.len() == 6
-        && parts[0] == "arn"
-        && parts[1].starts_with("aws")
-        && parts[2] == "sns"
-        && !parts[3].is_empty()
-        && !parts[4].is_empty()
-        && !parts[5].is_empty()
 }
 
 /// Everything built once per cold start.
@@ -212,25 +210,43 @@ pub struct App {
     pub config: Config,
     /// Opens S3 objects.
     pub opener: S3Opener,
-    /// Publishes alerts.
-    pub sns: SnsDestination,
+    /// Where alerts go.
+    pub destinations: Vec<Destination>,
 }
 
 impl App {
-    /// Builds clients from the SDK configuration.
-    pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> App {
+    /// Builds clients from the SDK configuration and fetches the destinations' secrets (once
+    /// per cold start). An error names the setting at fault, never a secret.
+    pub async fn new(config: Config, sdk: &aws_config::SdkConfig) -> Result<App, SetupError> {
         let opener = S3Opener::new(crate::aws::s3_client(sdk));
-        let sns = SnsDestination::new(
-            crate::aws::sns_client(sdk),
-            config.sns_topic_arn.clone(),
-            config.message_format,
-        );
-        App {
+        let destinations = config
+            .destinations
+            .resolve(
+                &mut SecretStore::new(sdk),
+                Some(crate::aws::sns_client(sdk)),
+            )
+            .await?;
+        Ok(App {
             config,
             opener,
-            sns,
-        }
+            destinations,
+        })
     }
+}
+
+/// Time kept back from the Lambda's deadline for wrapping up (reporting what was not
+/// delivered, metrics, the response): a tenth of the time left, between 0.5 and 3 seconds.
+///
+/// `None` when the runtime's deadline is not a plausible epoch time (more than an hour in the
+/// past): cargo-lambda's emulator sends its timeout (`600000`) there instead of a time. Then only
+/// the function's own timeout applies.
+pub fn delivery_deadline(deadline_ms: u64, now_ms: u64) -> Option<Instant> {
+    if deadline_ms.saturating_add(3_600_000) < now_ms {
+        return None;
+    }
+    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    let reserve = (left / 10).clamp(Duration::from_millis(500), Duration::from_secs(3));
+    Some(Instant::now() + left.saturating_sub(reserve))
 }
 
 /// A failed invocation, with a stable error type for Lambda's error reporting.
@@ -273,10 +289,12 @@ pub struct InvocationSummary {
     /// The pipeline's account: findings, alerts, suppressed, rejected.
     #[serde(flatten)]
     pub stats: Stats,
-    /// Alerts published to SNS.
+    /// Deliveries that succeeded (an alert sent to two destinations counts twice).
     pub alerts_sent: u64,
-    /// Alerts SNS did not accept after retries.
+    /// Deliveries that failed after retries or were not attempted in time.
     pub delivery_failures: u64,
+    /// Sent and failed, per destination.
+    pub deliveries: BTreeMap<String, DestinationCounts>,
     /// Raw findings shortened to fit SNS's size limit.
     pub findings_truncated: u64,
     /// Objects (or SQS messages) that failed.
@@ -287,8 +305,19 @@ pub struct InvocationSummary {
     pub export_lag_seconds: Option<f64>,
 }
 
-/// Handles one event. Returns the summary; for SQS also `batchItemFailures`.
+/// Handles one event without a deadline (see [`handle_until`]).
 pub async fn handle(app: &App, event: Value) -> Result<Value, InvocationError> {
+    handle_until(app, event, None).await
+}
+
+/// Handles one event. Returns the summary; for SQS also `batchItemFailures`. Nothing is sent
+/// after `deadline`: alerts left then are reported as not delivered, and fail the invocation
+/// (or the SQS message) like any failed delivery.
+pub async fn handle_until(
+    app: &App,
+    event: Value,
+    deadline: Option<Instant>,
+) -> Result<Value, InvocationError> {
     let started = Instant::now();
     let invocation = trigger::parse_event(&event).map_err(|e| {
         error!(error = %e, "unrecognised event");
@@ -334,7 +363,7 @@ pub async fn handle(app: &App, event: Value) -> Result<Value, InvocationError> {
             summary.objects += 1;
             let src = SourceRef::S3(obj);
             let mut out = Metered {
-                inner: app.sns.output(),
+                inner: Deliveries::new(&app.destinations, deadline),
                 lag: &mut lag,
             };
             let result = process_source(
@@ -346,14 +375,23 @@ pub async fn handle(app: &App, event: Value) -> Result<Value, InvocationError> {
                 &mut summary.stats,
             )
             .await;
-            let report = out.inner.into_report();
+            let reports = out.inner.into_reports();
+            for (name, c) in counts_by_destination(&reports) {
+                let total = summary.deliveries.entry(name).or_default();
+                total.sent += c.sent;
+                total.failed += c.failed;
+            }
+            let mut report = crate::delivery::DeliveryReport::default();
+            for (_, r) in reports {
+                report.add(r);
+            }
             summary.alerts_sent += report.sent;
             summary.findings_truncated += report.truncated;
             if !report.failed.is_empty() {
                 unit_failed = true;
                 summary.delivery_failures += report.failed.len() as u64;
                 for u in &report.failed {
-                    error!(object = %src, finding_id = %u.finding_id, finding_type = %u.finding_type, reason = %u.reason, "alert not delivered");
+                    error!(object = %src, destination = %u.destination, finding_id = %u.finding_id, finding_type = %u.finding_type, reason = %u.reason, "alert not delivered");
                 }
                 let room = UNDELIVERED_LISTED.saturating_sub(summary.undelivered.len());
                 summary
@@ -573,6 +611,8 @@ pub fn parse_timestamp(s: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alert::MessageFormat;
+    use crate::config::DESTINATION_ENV_VARS;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: BTreeMap<String, String> = vars
@@ -589,7 +629,7 @@ mod tests {
         let c = config(&[TOPIC]).unwrap();
         assert_eq!(c.policy.min_severity.0, 4.0);
         assert!(!c.policy.include_samples);
-        assert_eq!(c.message_format, MessageFormat::Json);
+        assert_eq!(c.destinations.message_format, MessageFormat::Json);
         assert_eq!(c.metrics_namespace.as_deref(), Some("GuardDutyAlerts"));
         let c = config(&[
             TOPIC,
@@ -602,7 +642,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.policy.min_severity.0, 7.0);
         assert!(c.policy.include_samples);
-        assert_eq!(c.message_format, MessageFormat::Chatbot);
+        assert_eq!(c.destinations.message_format, MessageFormat::Chatbot);
         assert_eq!(c.reader.max_line_bytes, 4096);
         assert_eq!(c.metrics_namespace, None);
     }
@@ -610,10 +650,10 @@ mod tests {
     #[test]
     fn config_errors_name_the_setting() {
         let cases: &[(&[(&str, &str)], &str)] = &[
-            (&[], "SNS_TOPIC_ARN=\"\" is invalid"),
+            (&[], "destinations: none is configured: set SNS_TOPIC_ARN"),
             (
                 &[("SNS_TOPIC_ARN", "alerts")],
-                "SNS_TOPIC_ARN=\"alerts\" is invalid",
+                "SNS_TOPIC_ARN: \"alerts\" is not an SNS topic ARN",
             ),
             (
                 &[("SNS_TOPIC_ARN", "arn:aws:sqs:us-east-1:1:q")],
@@ -629,7 +669,7 @@ mod tests {
             ),
             (
                 &[TOPIC, ("SNS_MESSAGE_FORMAT", "xml")],
-                "SNS_MESSAGE_FORMAT=\"xml\"",
+                "SNS_MESSAGE_FORMAT: \"xml\": use json or chatbot",
             ),
             (&[TOPIC, ("MAX_LINE_BYTES", "0")], "MAX_LINE_BYTES=\"0\""),
             (
@@ -642,6 +682,32 @@ mod tests {
             let e = config(vars).unwrap_err().to_string();
             assert!(e.contains(want), "{vars:?}: {e}");
         }
+    }
+
+    #[test]
+    fn every_destination_variable_is_listed() {
+        for v in DESTINATION_ENV_VARS {
+            assert!(ENV_VARS.contains(&v), "{v}");
+        }
+    }
+
+    #[test]
+    fn deadlines_keep_time_back() {
+        assert!(delivery_deadline(0, 1_795_700_108_993).is_none());
+        // cargo-lambda's emulator sends its timeout instead of a time.
+        assert!(delivery_deadline(600_000, 1_795_700_108_993).is_none());
+        let now = Instant::now();
+        // 30 s left: 3 s kept back.
+        let d = delivery_deadline(1_000_030_000, 1_000_000_000).unwrap();
+        let left = d.duration_since(now).as_secs_f64();
+        assert!((26.9..27.1).contains(&left), "{left}");
+        // 2 s left: 0.5 s kept back.
+        let d = delivery_deadline(1_000_002_000, 1_000_000_000).unwrap();
+        let left = d.duration_since(now).as_secs_f64();
+        assert!((1.4..1.6).contains(&left), "{left}");
+        // Just past: now.
+        let d = delivery_deadline(1_795_700_100_000, 1_795_700_108_993).unwrap();
+        assert!(d.duration_since(now) < Duration::from_millis(100));
     }
 
     #[test]

@@ -41,7 +41,9 @@
 pub mod alert;
 pub mod aws;
 pub mod classify;
+pub mod config;
 pub mod decision;
+pub mod delivery;
 pub mod export;
 pub mod finding;
 pub mod lambda;
@@ -49,6 +51,8 @@ pub mod output;
 pub mod pipeline;
 pub mod render;
 pub mod s3;
+pub mod secret;
 pub mod sns;
 pub mod source;
 pub mod trigger;
+pub mod webhook;

@@ -6,11 +6,14 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use guardduty_alerts::classify::MinSeverity;
+use guardduty_alerts::config::DestinationsConfig;
 use guardduty_alerts::decision::Policy;
+use guardduty_alerts::delivery::{Deliveries, Destination, DryRun};
 use guardduty_alerts::export::ReaderOptions;
 use guardduty_alerts::output::{JsonLines, Text};
 use guardduty_alerts::pipeline::{Output, SourceError, Stats, process_source};
 use guardduty_alerts::s3::S3Opener;
+use guardduty_alerts::secret::SecretStore;
 use guardduty_alerts::source::{LocalOpener, Opener, SourceRef};
 use tracing::error;
 
@@ -63,6 +66,18 @@ struct ProcessArgs {
     /// Most decompressed bytes read from one source (guards against decompression bombs).
     #[arg(long, value_name = "BYTES", default_value_t = ReaderOptions::default().max_decompressed_bytes)]
     max_decompressed_bytes: u64,
+
+    /// Also deliver the alerts to the destinations configured in the environment, exactly as
+    /// the Lambda function does (SNS_TOPIC_ARN, WEBHOOK_SECRET, SLACK_WEBHOOK_URL, … — see the
+    /// README). Exit status 1 when a delivery failed.
+    #[arg(long, conflicts_with = "dry_run")]
+    deliver: bool,
+
+    /// Send nothing: for each alert and configured destination, print (as one JSON line) the
+    /// exact payload that would be sent, with webhook URLs, routing keys, signing secrets and
+    /// header values shown as ***. Secrets are still fetched, to check that they resolve.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -116,63 +131,153 @@ async fn process(args: ProcessArgs) -> ExitCode {
         include_archived: args.include_archived,
     };
     let started = Instant::now();
-    let stdout = BufWriter::with_capacity(256 * 1024, io::stdout());
     let needs_s3 = args.sources.iter().any(|s| matches!(s, SourceRef::S3(_)));
-    let (stats, failures) = if needs_s3 {
-        // The default credential chain and region; AWS_ENDPOINT_URL is honoured.
-        let sdk = guardduty_alerts::aws::load_config().await;
-        let opener = S3Opener::new(guardduty_alerts::aws::s3_client(&sdk));
-        run_with(&opener, &args, &opts, &policy, stdout).await
+    let delivering = args.deliver || args.dry_run;
+    let dest_config = if delivering {
+        match DestinationsConfig::from_lookup(|k| std::env::var(k).ok()) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("guardduty-alerts: {e}");
+                return ExitCode::from(2);
+            }
+        }
     } else {
-        run_with(&LocalOpener, &args, &opts, &policy, stdout).await
+        None
+    };
+    // The default credential chain and region; AWS_ENDPOINT_URL is honoured.
+    let sdk = if needs_s3
+        || dest_config
+            .as_ref()
+            .is_some_and(DestinationsConfig::needs_aws)
+    {
+        Some(guardduty_alerts::aws::load_config().await)
+    } else {
+        None
+    };
+    let destinations = match &dest_config {
+        None => Vec::new(),
+        Some(c) => {
+            let mut store = sdk
+                .as_ref()
+                .map_or_else(SecretStore::env_only, SecretStore::new);
+            match c
+                .resolve(
+                    &mut store,
+                    sdk.as_ref().map(guardduty_alerts::aws::sns_client),
+                )
+                .await
+            {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("guardduty-alerts: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
+    let run = Run {
+        args: &args,
+        opts: &opts,
+        policy: &policy,
+        destinations: &destinations,
+    };
+    let outcome = match &sdk {
+        Some(sdk) if needs_s3 => {
+            run.with_opener(&S3Opener::new(guardduty_alerts::aws::s3_client(sdk)))
+                .await
+        }
+        _ => run.with_opener(&LocalOpener).await,
     };
     let elapsed = started.elapsed();
     match args.format {
-        Format::Json => eprintln!("{}", stats.summary_json(elapsed)),
-        Format::Text => eprintln!("{}", human_summary(&stats, elapsed)),
+        Format::Json => eprintln!("{}", outcome.stats.summary_json(elapsed)),
+        Format::Text => eprintln!("{}", human_summary(&outcome.stats, elapsed)),
     }
-    if failures == 0 {
+    if args.deliver {
+        eprintln!(
+            "delivered {} alert(s) to {} destination(s), {} failed",
+            outcome.sent,
+            destinations.len(),
+            outcome.undelivered
+        );
+    }
+    if outcome.failed_sources == 0 && outcome.undelivered == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     }
 }
 
-/// Runs the sources with the chosen output format.
-async fn run_with<P: Opener, W: Write + Send>(
-    opener: &P,
-    args: &ProcessArgs,
-    opts: &ReaderOptions,
-    policy: &Policy,
-    stdout: W,
-) -> (Stats, usize) {
-    match args.format {
-        Format::Json => run(opener, &args.sources, opts, policy, JsonLines::new(stdout)).await,
-        Format::Text => run(opener, &args.sources, opts, policy, Text::new(stdout)).await,
-    }
+/// What a run did.
+struct Outcome {
+    stats: Stats,
+    failed_sources: usize,
+    sent: u64,
+    undelivered: usize,
 }
 
-/// Processes every source in order; a failed source is reported and the others still run.
-async fn run<P: Opener, O: Output>(
-    opener: &P,
-    sources: &[SourceRef],
-    opts: &ReaderOptions,
-    policy: &Policy,
-    mut out: O,
-) -> (Stats, usize) {
-    let mut stats = Stats::default();
-    let mut failures = 0;
-    for src in sources {
-        if let Err(e) = process_source(src, opener, opts, policy, &mut out, &mut stats).await {
-            failures += 1;
-            if is_broken_pipe(&e) {
-                // The reader of our output went away (e.g. `| head`): stop quietly.
-                break;
-            }
-            error!(source = %src, "{e}");
+/// The settings of one `process` run.
+struct Run<'a> {
+    args: &'a ProcessArgs,
+    opts: &'a ReaderOptions,
+    policy: &'a Policy,
+    destinations: &'a [Destination],
+}
+
+impl Run<'_> {
+    async fn with_opener<P: Opener>(&self, opener: &P) -> Outcome {
+        let stdout = BufWriter::with_capacity(256 * 1024, io::stdout());
+        if self.args.dry_run {
+            let mut out = DryRun::new(self.destinations, stdout);
+            return self.sources(opener, &mut out).await;
+        }
+        match self.args.format {
+            Format::Json => self.deliver(opener, JsonLines::new(stdout)).await,
+            Format::Text => self.deliver(opener, Text::new(stdout)).await,
         }
     }
-    (stats, failures)
+
+    /// Prints alerts with `print`; with `--deliver`, also delivers them.
+    async fn deliver<P: Opener, O: Output + Send>(&self, opener: &P, print: O) -> Outcome {
+        if !self.args.deliver {
+            let mut print = print;
+            return self.sources(opener, &mut print).await;
+        }
+        let mut both = (print, Deliveries::new(self.destinations, None));
+        let mut outcome = self.sources(opener, &mut both).await;
+        for (_, report) in both.1.into_reports() {
+            outcome.sent += report.sent;
+            outcome.undelivered += report.failed.len();
+            for u in &report.failed {
+                error!(destination = %u.destination, finding_id = %u.finding_id, finding_type = %u.finding_type, reason = %u.reason, "alert not delivered");
+            }
+        }
+        outcome
+    }
+
+    /// Processes every source in order; a failed source is reported and the others still run.
+    async fn sources<P: Opener, O: Output>(&self, opener: &P, out: &mut O) -> Outcome {
+        let mut stats = Stats::default();
+        let mut failed_sources = 0;
+        for src in &self.args.sources {
+            if let Err(e) =
+                process_source(src, opener, self.opts, self.policy, out, &mut stats).await
+            {
+                failed_sources += 1;
+                if is_broken_pipe(&e) {
+                    // The reader of our output went away (e.g. `| head`): stop quietly.
+                    break;
+                }
+                error!(source = %src, "{e}");
+            }
+        }
+        Outcome {
+            stats,
+            failed_sources,
+            sent: 0,
+            undelivered: 0,
+        }
+    }
 }
 
 fn is_broken_pipe(e: &SourceError) -> bool {

@@ -50,6 +50,19 @@ pub trait Output {
     }
 }
 
+/// Two outputs in turn: every record goes to both; `flush` flushes the first, then the second.
+impl<A: Output + Send, B: Output + Send> Output for (A, B) {
+    fn record(&mut self, record: &Record<'_>) -> io::Result<()> {
+        self.0.record(record)?;
+        self.1.record(record)
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        self.0.flush().await?;
+        self.1.flush().await
+    }
+}
+
 /// Counts by a fixed set of keys, serialised as a JSON object with every key present.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counts(pub BTreeMap<&'static str, u64>);

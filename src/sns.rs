@@ -3,8 +3,7 @@
 //! topics supported. Nothing is dropped silently: every alert ends up in
 //! [`DeliveryReport::sent`] or [`DeliveryReport::failed`].
 
-use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
@@ -12,8 +11,9 @@ use tokio::task::JoinSet;
 use tracing::{debug, error, warn};
 
 use crate::alert::{AlertMessage, MessageFormat, SNS_MAX_BYTES, render};
-use crate::decision::Decision;
-use crate::pipeline::{Output, Record};
+use crate::pipeline::Record;
+
+pub use crate::delivery::{DeliveryReport, Undelivered};
 
 /// Entries per `PublishBatch` (SNS's limit).
 pub const MAX_BATCH_ENTRIES: usize = 10;
@@ -41,6 +41,7 @@ impl Default for RetryPolicy {
 /// Where alerts are published.
 #[derive(Debug, Clone)]
 pub struct SnsDestination {
+    name: String,
     client: aws_sdk_sns::Client,
     topic_arn: String,
     fifo: bool,
@@ -53,6 +54,7 @@ impl SnsDestination {
     pub fn new(client: aws_sdk_sns::Client, topic_arn: String, format: MessageFormat) -> Self {
         let fifo = topic_arn.ends_with(".fifo");
         SnsDestination {
+            name: "sns".to_owned(),
             client,
             topic_arn,
             fifo,
@@ -67,15 +69,38 @@ impl SnsDestination {
         self
     }
 
+    /// Changes the destination's name (default `sns`).
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The destination's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The topic.
     pub fn topic_arn(&self) -> &str {
         &self.topic_arn
     }
 
-    /// An [`Output`] that publishes the alerts of one source to this destination.
-    pub fn output(&self) -> SnsOutput<'_> {
+    /// Whether the topic is a FIFO topic.
+    pub fn is_fifo(&self) -> bool {
+        self.fifo
+    }
+
+    /// The message format.
+    pub fn format(&self) -> MessageFormat {
+        self.format
+    }
+
+    /// An output that publishes the alerts of one source to this destination; nothing is
+    /// published after `deadline`.
+    pub fn output(&self, deadline: Option<Instant>) -> SnsOutput<'_> {
         SnsOutput {
             dest: self,
+            deadline,
             pending: Vec::new(),
             report: DeliveryReport::default(),
             gave_up: None,
@@ -83,31 +108,10 @@ impl SnsDestination {
     }
 }
 
-/// An alert that was not delivered, and why.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Undelivered {
-    /// The finding id.
-    pub finding_id: String,
-    /// The finding type.
-    pub finding_type: String,
-    /// Why (the last error).
-    pub reason: String,
-}
-
-/// What happened to the alerts handed to an [`SnsOutput`].
-#[derive(Debug, Clone, Default)]
-pub struct DeliveryReport {
-    /// Alerts published.
-    pub sent: u64,
-    /// Alerts that could not be published after retries.
-    pub failed: Vec<Undelivered>,
-    /// Alerts whose raw finding was shortened to fit SNS's size limit.
-    pub truncated: u64,
-}
-
 /// Gathers the alerts of one source and publishes them at every flush.
 pub struct SnsOutput<'d> {
     dest: &'d SnsDestination,
+    deadline: Option<Instant>,
     pending: Vec<AlertMessage>,
     report: DeliveryReport,
     /// Set after an error that retrying cannot fix (topic gone, not authorised): later alerts
@@ -121,7 +125,18 @@ impl SnsOutput<'_> {
         self.report
     }
 
-    async fn publish_pending(&mut self) {
+    /// The destination's name.
+    pub fn name(&self) -> &str {
+        &self.dest.name
+    }
+
+    /// Queues one alert.
+    pub fn push(&mut self, r: &Record<'_>) {
+        self.pending.push(render(r, self.dest.format));
+    }
+
+    /// Publishes everything queued.
+    pub async fn send_pending(&mut self) {
         if self.pending.is_empty() {
             return;
         }
@@ -129,6 +144,10 @@ impl SnsOutput<'_> {
         if let Some(reason) = &self.gave_up {
             let reason = format!("not attempted: {reason}");
             self.fail_all(messages, &reason);
+            return;
+        }
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            self.fail_all(messages, crate::webhook::DEADLINE);
             return;
         }
         let mut set = JoinSet::new();
@@ -139,7 +158,8 @@ impl SnsOutput<'_> {
                 self.absorb(done);
             }
             let dest = self.dest.clone();
-            set.spawn(async move { publish_with_retry(&dest, batch).await });
+            let deadline = self.deadline;
+            set.spawn(async move { publish_with_retry(&dest, batch, deadline).await });
         }
         while let Some(done) = set.join_next().await {
             self.absorb(done);
@@ -161,6 +181,7 @@ impl SnsOutput<'_> {
                 // pass silently.
                 error!(error = %e, "publishing task failed");
                 self.report.failed.push(Undelivered {
+                    destination: self.dest.name.clone(),
                     finding_id: "(unknown: publishing task failed)".into(),
                     finding_type: String::new(),
                     reason: e.to_string(),
@@ -172,25 +193,12 @@ impl SnsOutput<'_> {
     fn fail_all(&mut self, messages: Vec<AlertMessage>, reason: &str) {
         for m in messages {
             self.report.failed.push(Undelivered {
+                destination: self.dest.name.clone(),
                 finding_id: m.finding_id,
                 finding_type: m.finding_type,
                 reason: reason.to_owned(),
             });
         }
-    }
-}
-
-impl Output for SnsOutput<'_> {
-    fn record(&mut self, r: &Record<'_>) -> io::Result<()> {
-        if r.decision == Decision::Alert {
-            self.pending.push(render(r, self.dest.format));
-        }
-        Ok(())
-    }
-
-    async fn flush(&mut self) -> io::Result<()> {
-        self.publish_pending().await;
-        Ok(())
     }
 }
 
@@ -271,7 +279,11 @@ fn retryable_code(code: Option<&str>) -> bool {
     )
 }
 
-async fn publish_with_retry(dest: &SnsDestination, batch: Vec<AlertMessage>) -> BatchOutcome {
+async fn publish_with_retry(
+    dest: &SnsDestination,
+    batch: Vec<AlertMessage>,
+    deadline: Option<Instant>,
+) -> BatchOutcome {
     let mut outcome = BatchOutcome {
         sent: 0,
         truncated: 0,
@@ -283,7 +295,18 @@ async fn publish_with_retry(dest: &SnsDestination, batch: Vec<AlertMessage>) -> 
     let mut last_error: Vec<String> = vec![String::new(); batch.len()];
     for attempt in 1..=dest.retry.attempts.max(1) {
         if attempt > 1 {
-            tokio::time::sleep(backoff(dest.retry, attempt - 1)).await;
+            let wait = backoff(dest.retry, attempt - 1);
+            if deadline.is_some_and(|d| Instant::now() + wait >= d) {
+                for &i in &remaining {
+                    last_error[i] = format!(
+                        "{}; last error: {}",
+                        crate::webhook::DEADLINE,
+                        last_error[i]
+                    );
+                }
+                break;
+            }
+            tokio::time::sleep(wait).await;
         }
         let entries: Vec<_> = remaining
             .iter()
@@ -318,7 +341,7 @@ async fn publish_with_retry(dest: &SnsDestination, batch: Vec<AlertMessage>) -> 
                     if f.sender_fault() {
                         // The entry itself is wrong: retrying will not help.
                         remaining.retain(|r| *r != i);
-                        outcome.failed.push(undelivered(&batch[i], reason));
+                        outcome.failed.push(undelivered(dest, &batch[i], reason));
                     } else {
                         last_error[i] = reason;
                         retry_next.push(i);
@@ -360,15 +383,18 @@ async fn publish_with_retry(dest: &SnsDestination, batch: Vec<AlertMessage>) -> 
         }
     }
     for i in remaining {
-        outcome
-            .failed
-            .push(undelivered(&batch[i], std::mem::take(&mut last_error[i])));
+        outcome.failed.push(undelivered(
+            dest,
+            &batch[i],
+            std::mem::take(&mut last_error[i]),
+        ));
     }
     outcome
 }
 
-fn undelivered(m: &AlertMessage, reason: String) -> Undelivered {
+fn undelivered(dest: &SnsDestination, m: &AlertMessage, reason: String) -> Undelivered {
     Undelivered {
+        destination: dest.name.clone(),
         finding_id: m.finding_id.clone(),
         finding_type: m.finding_type.clone(),
         reason,

@@ -92,7 +92,7 @@ impl World {
         ]
     }
 
-    fn app(&self, extra: &[(&str, &str)]) -> App {
+    async fn app(&self, extra: &[(&str, &str)]) -> App {
         let mut vars: Vec<(String, String)> = self
             .env()
             .into_iter()
@@ -108,7 +108,7 @@ impl World {
                 .map(|(_, v)| v.clone())
         })
         .expect("valid config");
-        App::new(config, &self.sdk)
+        App::new(config, &self.sdk).await.expect("destinations")
     }
 
     /// Alerts that reached the queue, as (SNS envelope, parsed body).
@@ -202,7 +202,7 @@ async fn every_trigger_shape_through_the_runtime_emulator() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_carry_subject_attributes_and_the_raw_finding() {
     let w = world(false).await;
-    let app = w.app(&[]);
+    let app = w.app(&[]).await;
     let response = handle(&app, event("s3-put.json"))
         .await
         .expect("invocation");
@@ -241,7 +241,7 @@ async fn messages_carry_subject_attributes_and_the_raw_finding() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifo_topics_group_by_account_and_deduplicate_by_finding_version() {
     let w = world(true).await;
-    let app = w.app(&[]);
+    let app = w.app(&[]).await;
     let response = handle(&app, event("s3-put.json"))
         .await
         .expect("invocation");
@@ -293,8 +293,11 @@ async fn fifo_ids(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<(String, St
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chatbot_format_follows_the_custom_notification_schema() {
     let w = world(false).await;
-    let app = w.app(&[("SNS_MESSAGE_FORMAT", "chatbot")]);
-    assert_eq!(app.config.message_format, MessageFormat::Chatbot);
+    let app = w.app(&[("SNS_MESSAGE_FORMAT", "chatbot")]).await;
+    assert_eq!(
+        app.config.destinations.message_format,
+        MessageFormat::Chatbot
+    );
     handle(&app, event("s3-put.json"))
         .await
         .expect("invocation");
@@ -329,7 +332,7 @@ async fn deleted_objects_are_skipped_not_retried() {
         .send()
         .await
         .expect("delete");
-    let response = handle(&w.app(&[]), event("s3-put.json"))
+    let response = handle(&w.app(&[]).await, event("s3-put.json"))
         .await
         .expect("not a failure");
     assert_eq!(response["objects_skipped"], 1, "{response}");
@@ -341,7 +344,7 @@ async fn deleted_objects_are_skipped_not_retried() {
 async fn sns_failures_fail_the_invocation_and_name_the_undelivered_findings() {
     let w = world(false).await;
     let missing = "arn:aws:sns:us-east-1:123456789012:no-such-topic";
-    let app = w.app(&[("SNS_TOPIC_ARN", missing)]);
+    let app = w.app(&[("SNS_TOPIC_ARN", missing)]).await;
     let err = handle(&app, event("s3-put.json"))
         .await
         .expect_err("must fail");
@@ -373,7 +376,7 @@ async fn a_damaged_object_alerts_what_came_before_and_fails() {
     let w = world(false).await;
     let gz = sample_gz();
     w.put(&key_current(), gz[..gz.len() * 3 / 4].to_vec()).await;
-    let err = handle(&w.app(&[]), event("s3-put.json"))
+    let err = handle(&w.app(&[]).await, event("s3-put.json"))
         .await
         .expect_err("must fail");
     assert_eq!(err.kind, "ObjectFailed");
@@ -399,7 +402,7 @@ async fn oversized_findings_are_shortened_to_fit_sns() {
         r#"{{"id":"big1","type":"Recon:EC2/Portscan","severity":8,"accountId":"111122223333","region":"us-east-1","description":"{pad}"}}"#
     );
     w.put(&key_current(), gzip(line.as_bytes())).await;
-    let response = handle(&w.app(&[]), event("s3-put.json"))
+    let response = handle(&w.app(&[]).await, event("s3-put.json"))
         .await
         .expect("invocation");
     assert_eq!(response["alerts_sent"], 1, "{response}");
@@ -434,7 +437,7 @@ fn access_denied_server() -> String {
 async fn access_denied_says_which_permissions_the_role_needs() {
     let w = world(false).await;
     let denied = sdk_config(&access_denied_server());
-    let mut app = w.app(&[]);
+    let mut app = w.app(&[]).await;
     app.opener = guardduty_alerts::s3::S3Opener::new(s3_client(&denied));
     let err = handle(&app, event("s3-put.json"))
         .await
@@ -495,7 +498,7 @@ async fn encoded_keys_with_spaces_and_non_ascii_under_the_older_layout() {
     );
     let mut ev = event("s3-put.json");
     ev["Records"][0]["s3"]["object"]["key"] = json!(encoded);
-    let response = handle(&w.app(&[]), ev).await.expect("invocation");
+    let response = handle(&w.app(&[]).await, ev).await.expect("invocation");
     assert_eq!(response["objects"], 1, "{response}");
     assert_eq!(response["alerts_sent"], 10, "{response}");
     assert_eq!(w.alerts(10).await.len(), 10);

@@ -1,7 +1,8 @@
 //! The Lambda function binary (`bootstrap` on `provided.al2023`). Configuration and AWS clients
-//! are built once per cold start; a bad setting fails the cold start with a message naming it.
+//! are built once per cold start (webhook secrets fetched then); a bad setting fails the cold
+//! start with a message naming it, never a secret.
 
-use guardduty_alerts::lambda::{App, Config, handle};
+use guardduty_alerts::lambda::{App, Config, delivery_deadline, handle_until};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -17,10 +18,22 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         }
     };
     let sdk = guardduty_alerts::aws::load_config().await;
-    let app = App::new(config, &sdk);
+    let app = match App::new(config, &sdk).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handle(app, event.payload).await
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let deadline = delivery_deadline(event.context.deadline, now_ms);
+        handle_until(app, event.payload, deadline).await
     }))
     .await
 }

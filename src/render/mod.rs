@@ -22,7 +22,6 @@
 //! what its output guarantees, for the tests here and for a fuzzer.
 
 use std::borrow::Cow;
-use std::fmt;
 
 use crate::output::JsonRecord;
 
@@ -63,50 +62,7 @@ impl<'a> AlertContext<'a> {
     }
 }
 
-/// What a [`Secret`] shows instead of its value, and the routing key of dry-run payloads.
-pub const REDACTED: &str = "***";
-
-/// A credential (a PagerDuty routing key, a webhook URL): its `Debug` and `Display` print
-/// `Secret(***)`, it has no `Serialize`, and its value is reached only through
-/// [`Secret::expose`], so it cannot end up in a log line or a dry-run output by accident.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a credential.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// A stand-in whose value is [`REDACTED`]: render with it to show a payload (dry runs)
-    /// without its credential.
-    pub fn redacted() -> Self {
-        Secret(REDACTED.to_owned())
-    }
-
-    /// The credential itself, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<String> for Secret {
-    fn from(value: String) -> Self {
-        Secret(value)
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Secret({REDACTED})")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Secret({REDACTED})")
-    }
-}
+pub use crate::secret::{REDACTED, Secret};
 
 /// Marks a value that was cut to fit.
 pub(crate) const ELLIPSIS: char = '\u{2026}';

@@ -19,6 +19,7 @@
 
 // Each test crate uses a different subset of the helpers.
 #![allow(dead_code)]
+pub mod http;
 pub mod runtime_api;
 use std::collections::HashSet;
 use std::fmt::Write as _;
