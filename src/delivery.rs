@@ -104,7 +104,19 @@ impl<'d> Deliveries<'d> {
         }
     }
 
-    /// The report of each destination, by name, once the last flush is done.
+    /// Sends what is queued, every destination at once. Webhooks keep up to their concurrency
+    /// in flight across flushes (no lull at each chunk); with `finish`, everything completes.
+    async fn deliver(&mut self, finish: bool) {
+        futures_util::future::join_all(self.outputs.iter_mut().map(|o| async move {
+            match o {
+                DestinationOutput::Sns(s) => s.send_pending().await,
+                DestinationOutput::Webhook(w) => w.send(finish).await,
+            }
+        }))
+        .await;
+    }
+
+    /// The report of each destination, by name, once [`Output::finish`] is done.
     pub fn into_reports(self) -> Vec<(String, DeliveryReport)> {
         self.outputs
             .into_iter()
@@ -131,13 +143,12 @@ impl Output for Deliveries<'_> {
     }
 
     async fn flush(&mut self) -> io::Result<()> {
-        futures_util::future::join_all(self.outputs.iter_mut().map(|o| async move {
-            match o {
-                DestinationOutput::Sns(s) => s.send_pending().await,
-                DestinationOutput::Webhook(w) => w.send_pending().await,
-            }
-        }))
-        .await;
+        self.deliver(false).await;
+        Ok(())
+    }
+
+    async fn finish(&mut self) -> io::Result<()> {
+        self.deliver(true).await;
         Ok(())
     }
 }

@@ -540,6 +540,10 @@ impl<O: Output> Output for Metered<'_, O> {
     fn flush(&mut self) -> impl std::future::Future<Output = std::io::Result<()>> + Send {
         self.inner.flush()
     }
+
+    fn finish(&mut self) -> impl std::future::Future<Output = std::io::Result<()>> + Send {
+        self.inner.finish()
+    }
 }
 
 /// The largest lag seen.

@@ -44,9 +44,15 @@ pub struct Record<'r> {
 pub trait Output {
     /// One decided finding.
     fn record(&mut self, record: &Record<'_>) -> io::Result<()>;
-    /// Deliver or write out what is buffered.
+    /// Deliver or write out what is buffered. An output may leave deliveries in flight here
+    /// (so that sending overlaps reading); [`Output::finish`] waits for them.
     fn flush(&mut self) -> impl Future<Output = io::Result<()>> + Send {
         async { Ok(()) }
+    }
+    /// Called once at the end of each source, whether it was read to its end or broke off:
+    /// deliver everything and wait until every delivery has an outcome.
+    fn finish(&mut self) -> impl Future<Output = io::Result<()>> + Send {
+        self.flush()
     }
 }
 
@@ -60,6 +66,12 @@ impl<A: Output + Send, B: Output + Send> Output for (A, B) {
     async fn flush(&mut self) -> io::Result<()> {
         self.0.flush().await?;
         self.1.flush().await
+    }
+
+    async fn finish(&mut self) -> io::Result<()> {
+        let first = self.0.finish().await;
+        let second = self.1.finish().await;
+        first.and(second)
     }
 }
 
@@ -213,7 +225,16 @@ pub async fn process_source<P: Opener, O: Output>(
         out,
         stats: Stats::default(),
     };
-    let result = read_export(stream, opts, &mut sink).await;
+    let mut result = read_export(stream, opts, &mut sink).await;
+    // Deliveries still in flight get their outcome now, also when the source broke off.
+    if let Err(e) = sink.out.finish().await
+        && let Ok(summary) = &result
+    {
+        result = Err(ReadError::Sink {
+            source: e,
+            progress: summary.progress,
+        });
+    }
     let mut local = sink.stats;
     let logged = local.rejected.total().min(REJECTIONS_LOGGED_PER_SOURCE);
     if local.rejected.total() > logged {

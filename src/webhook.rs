@@ -9,10 +9,14 @@
 //! line, error or `Debug` output contains them. Errors from the HTTP client are stripped of the
 //! URL and passed through [`scrub`] before they are kept.
 
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT};
 use serde_json::Value;
 use tracing::{debug, warn};
@@ -361,7 +365,8 @@ impl WebhookDestination {
         WebhookOutput {
             dest: self,
             deadline,
-            pending: Vec::new(),
+            pending: VecDeque::new(),
+            in_flight: FuturesUnordered::new(),
             report: DeliveryReport::default(),
         }
     }
@@ -645,9 +650,13 @@ struct Pending {
 pub struct WebhookOutput<'d> {
     dest: &'d WebhookDestination,
     deadline: Option<Instant>,
-    pending: Vec<Pending>,
+    pending: VecDeque<Pending>,
+    in_flight: FuturesUnordered<InFlight<'d>>,
     report: DeliveryReport,
 }
+
+/// One delivery under way, with its outcome.
+type InFlight<'d> = Pin<Box<dyn Future<Output = (Pending, Result<(), String>)> + Send + 'd>>;
 
 impl WebhookOutput<'_> {
     /// Queues one alert.
@@ -655,7 +664,7 @@ impl WebhookOutput<'_> {
         let t = &*self.dest.target;
         let body = payload(t.kind, r, t.routing_key.as_ref());
         let id = r.finding.id.get().unwrap_or_default();
-        self.pending.push(Pending {
+        self.pending.push_back(Pending {
             finding_id: id.to_owned(),
             finding_type: r.finding.finding_type.get().unwrap_or_default().to_owned(),
             delivery_id: dedup_id(id, r.finding.updated_at.get()),
@@ -663,29 +672,35 @@ impl WebhookOutput<'_> {
         });
     }
 
-    /// Sends everything queued, `concurrency` at a time, paced.
-    pub async fn send_pending(&mut self) {
-        if self.pending.is_empty() {
-            return;
-        }
-        let items = std::mem::take(&mut self.pending);
+    /// Sends what is queued, `concurrency` at a time, paced. Returns when the queue is empty,
+    /// leaving up to `concurrency` deliveries in flight (they go on at the next call) — or, with
+    /// `finish`, when every delivery has its outcome.
+    pub async fn send(&mut self, finish: bool) {
         let dest = self.dest;
         let deadline = self.deadline;
-        let mut results =
-            futures_util::stream::iter(items.into_iter().map(move |item| async move {
-                let result = dest.deliver(&item, deadline).await;
-                (item, result)
-            }))
-            .buffer_unordered(dest.target.limits.concurrency.max(1));
-        while let Some((item, result)) = results.next().await {
-            match result {
-                Ok(()) => self.report.sent += 1,
-                Err(reason) => self.report.failed.push(Undelivered {
-                    destination: dest.target.name.clone(),
-                    finding_id: item.finding_id,
-                    finding_type: item.finding_type,
-                    reason,
-                }),
+        let limit = dest.target.limits.concurrency.max(1);
+        loop {
+            while self.in_flight.len() < limit
+                && let Some(item) = self.pending.pop_front()
+            {
+                self.in_flight.push(Box::pin(async move {
+                    let result = dest.deliver(&item, deadline).await;
+                    (item, result)
+                }));
+            }
+            if self.in_flight.is_empty() || (!finish && self.pending.is_empty()) {
+                return;
+            }
+            if let Some((item, result)) = self.in_flight.next().await {
+                match result {
+                    Ok(()) => self.report.sent += 1,
+                    Err(reason) => self.report.failed.push(Undelivered {
+                        destination: dest.target.name.clone(),
+                        finding_id: item.finding_id,
+                        finding_type: item.finding_type,
+                        reason,
+                    }),
+                }
             }
         }
     }
@@ -695,7 +710,7 @@ impl WebhookOutput<'_> {
         &self.dest.target.name
     }
 
-    /// The report, once the last flush is done.
+    /// The report, once [`WebhookOutput::send`] with `finish` is done.
     pub fn into_report(self) -> DeliveryReport {
         self.report
     }
