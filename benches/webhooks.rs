@@ -79,7 +79,7 @@ fn main() {
             let server = http::Server::start(move |_, _| http::Reply::ok_after(latency)).await;
             tx.send(server.url("/ingest")).unwrap();
             // Keep it (and its records) alive; requests() is read through the channel below.
-            let (qtx, qrx) = std::sync::mpsc::channel::<std::sync::mpsc::Sender<Vec<String>>>();
+            let (qtx, qrx) = std::sync::mpsc::channel();
             QUERY.set(qtx).ok();
             loop {
                 while let Ok(reply) = qrx.try_recv() {
@@ -93,7 +93,7 @@ fn main() {
                                 .unwrap_or_default()
                         })
                         .collect();
-                    reply.send(ids).unwrap();
+                    reply.send((ids, server.timing())).unwrap();
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
@@ -153,7 +153,7 @@ fn main() {
         // Exactly once: the receiver saw each delivery id of this run once.
         let (rtx, rrx) = std::sync::mpsc::channel();
         QUERY.get().unwrap().send(rtx).unwrap();
-        let ids = rrx.recv().unwrap();
+        let (ids, (service_ms, turnaround_ms)) = rrx.recv().unwrap();
         let this_run = &ids[delivered_before..];
         delivered_before = ids.len();
         let unique: HashSet<&String> = this_run.iter().collect();
@@ -164,6 +164,10 @@ fn main() {
             100.0 * rate / ideal,
             this_run.len(),
             unique.len()
+        );
+        println!(
+            "    receiver answered in {service_ms:.2} ms on average (so {:.0}/s is the most 16 connections can carry); client turnaround {turnaround_ms:.2} ms between an answer and the next request on a connection",
+            CONCURRENCY as f64 / (service_ms / 1e3)
         );
         if stats.alerts != alerts as u64
             || sent != alerts as u64
@@ -188,5 +192,6 @@ fn main() {
 }
 
 /// Asks the receiver's thread for the delivery ids it has seen so far.
-static QUERY: std::sync::OnceLock<std::sync::mpsc::Sender<std::sync::mpsc::Sender<Vec<String>>>> =
-    std::sync::OnceLock::new();
+static QUERY: std::sync::OnceLock<
+    std::sync::mpsc::Sender<std::sync::mpsc::Sender<(Vec<String>, (f64, f64))>>,
+> = std::sync::OnceLock::new();

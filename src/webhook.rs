@@ -392,7 +392,11 @@ impl WebhookDestination {
             }
             start
         };
-        tokio::time::sleep_until(start.into()).await;
+        // A timer, even one already due, costs up to a tick of the timer wheel (1 ms): only
+        // sleep when there is something to wait for.
+        if start > Instant::now() {
+            tokio::time::sleep_until(start.into()).await;
+        }
         Ok(())
     }
 

@@ -104,6 +104,8 @@ struct Shared {
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     connections: AtomicUsize,
+    /// Per answered request: (connection, head arrived, answer written).
+    answers: Mutex<Vec<(usize, Instant, Instant)>>,
 }
 
 /// A running server; stops when dropped.
@@ -129,6 +131,7 @@ impl Server {
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
+            answers: Mutex::new(Vec::new()),
         });
         let s = shared.clone();
         let task = tokio::spawn(async move {
@@ -163,6 +166,31 @@ impl Server {
     /// The most requests that were being answered at once.
     pub fn max_in_flight(&self) -> usize {
         self.shared.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Timing of answered requests: mean time from a request's head to its answer (the
+    /// receiver's own latency), and mean time from an answer to the next request on the same
+    /// connection (the client's turnaround), both in milliseconds.
+    pub fn timing(&self) -> (f64, f64) {
+        let a = self.shared.answers.lock().unwrap();
+        let service: f64 = a
+            .iter()
+            .map(|(_, s, e)| (*e - *s).as_secs_f64())
+            .sum::<f64>()
+            / a.len().max(1) as f64;
+        let mut by_conn: BTreeMap<usize, Vec<(Instant, Instant)>> = BTreeMap::new();
+        for (c, s, e) in a.iter() {
+            by_conn.entry(*c).or_default().push((*s, *e));
+        }
+        let (mut gaps, mut n) = (0.0, 0usize);
+        for v in by_conn.values_mut() {
+            v.sort();
+            for w in v.windows(2) {
+                gaps += w[1].0.saturating_duration_since(w[0].1).as_secs_f64();
+                n += 1;
+            }
+        }
+        (service * 1e3, gaps / n.max(1) as f64 * 1e3)
     }
 
     /// Connections accepted.
@@ -264,7 +292,12 @@ async fn serve(mut stream: TcpStream, connection: usize, s: Arc<Shared>) {
                 }
                 out.push_str("\r\n");
                 out.push_str(&body);
-                stream.write_all(out.as_bytes()).await.is_ok()
+                let ok = stream.write_all(out.as_bytes()).await.is_ok();
+                s.answers
+                    .lock()
+                    .unwrap()
+                    .push((connection, arrived, Instant::now()));
+                ok
             }
             Reply::Reset => {
                 #[allow(deprecated)]
