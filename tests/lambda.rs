@@ -503,3 +503,75 @@ async fn encoded_keys_with_spaces_and_non_ascii_under_the_older_layout() {
     assert_eq!(response["alerts_sent"], 10, "{response}");
     assert_eq!(w.alerts(10).await.len(), 10);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_from_a_secrets_manager_bundle_through_the_runtime_emulator() {
+    use support::http::{Reply, Server};
+    let w = world(false).await;
+    let token = "T0KEN-s3cr3t-path";
+    let slack = Server::start(|_, _| Reply::status(200, "ok")).await;
+    // A generic receiver that fails every alert once (500), so retries happen inside the
+    // function, then accepts it.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let seen2 = seen.clone();
+    let generic = Server::start(move |_, r| {
+        let id = r
+            .headers
+            .get("x-guardduty-alerts-delivery-id")
+            .cloned()
+            .unwrap_or_default();
+        if seen2.lock().unwrap().insert(id) {
+            Reply::status(500, "try again")
+        } else {
+            Reply::status(202, "")
+        }
+    })
+    .await;
+    let sm = aws_sdk_secretsmanager::Client::new(&w.sdk);
+    let bundle = json!({
+        "slack_webhook_url": slack.url(&format!("/services/{token}")),
+        "webhook_url": generic.url("/ingest"),
+        "webhook_signing_secret": "sign-s3cr3t",
+    });
+    let arn = sm
+        .create_secret()
+        .name("guardduty-alerts/webhooks")
+        .secret_string(bundle.to_string())
+        .send()
+        .await
+        .expect("create secret")
+        .arn()
+        .expect("arn")
+        .to_owned();
+    let mut env = w.env();
+    env.retain(|(k, _)| *k != "SNS_TOPIC_ARN");
+    env.push(("WEBHOOK_SECRET", arn));
+    env.push(("ALLOW_HTTP_WEBHOOKS", "true".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let emulator = Emulator::start("guardduty-alerts-lambda", &env).await;
+    let response = emulator
+        .invoke(&event("s3-put.json"))
+        .await
+        .unwrap_or_else(|e| panic!("invocation failed: {e}\n{}", emulator.logs()));
+    assert_eq!(response["alerts"], 10, "{response}");
+    assert_eq!(response["alerts_sent"], 20, "{response}");
+    assert_eq!(response["delivery_failures"], 0, "{response}");
+    assert_eq!(response["deliveries"]["slack"]["sent"], 10, "{response}");
+    assert_eq!(response["deliveries"]["webhook"]["sent"], 10, "{response}");
+    assert_eq!(slack.count(), 10);
+    assert_eq!(
+        generic.count(),
+        20,
+        "each alert failed once, then went through"
+    );
+    assert!(
+        slack
+            .requests()
+            .iter()
+            .all(|r| r.json()["blocks"].is_array())
+    );
+    let logs = emulator.logs();
+    for secret in [token, "sign-s3cr3t"] {
+        assert!(!logs.contains(secret), "the logs show {secret}:\n{logs}");
+    }
+}
