@@ -191,7 +191,9 @@ fn main() {
     }
 }
 
+/// The receiver's answer to a query: the delivery ids seen so far, and its timing (ms).
+type Seen = (Vec<String>, (f64, f64));
+
 /// Asks the receiver's thread for the delivery ids it has seen so far.
-static QUERY: std::sync::OnceLock<
-    std::sync::mpsc::Sender<std::sync::mpsc::Sender<(Vec<String>, (f64, f64))>>,
-> = std::sync::OnceLock::new();
+static QUERY: std::sync::OnceLock<std::sync::mpsc::Sender<std::sync::mpsc::Sender<Seen>>> =
+    std::sync::OnceLock::new();
