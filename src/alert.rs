@@ -103,7 +103,7 @@ pub fn render(r: &Record<'_>, format: MessageFormat) -> AlertMessage {
         body,
         finding_truncated,
         attributes,
-        group_id: j.account_id.unwrap_or("unknown-account").to_owned(),
+        group_id: fifo_id(j.account_id.unwrap_or(""), "unknown-account"),
         dedup_id: dedup_id(j.id, j.updated_at),
     }
 }
@@ -139,7 +139,7 @@ fn attributes(j: &JsonRecord<'_>) -> Vec<Attribute> {
     let mut attrs = vec![Attribute {
         name: "severity",
         data_type: "Number",
-        value: format_severity(j.severity),
+        value: number_attribute(j.severity),
     }];
     let mut push = |name: &'static str, value: Option<&str>| {
         if let Some(v) = value.filter(|v| !v.is_empty()) {
@@ -162,12 +162,20 @@ fn attributes(j: &JsonRecord<'_>) -> Vec<Attribute> {
 /// A FIFO deduplication id (at most 128 characters from SNS's allowed set) for a finding
 /// version: the same finding re-exported without change deduplicates; an update does not.
 pub fn dedup_id(id: &str, updated_at: Option<&str>) -> String {
-    let raw = format!("{id}-{}", updated_at.unwrap_or(""));
+    fifo_id(&format!("{id}-{}", updated_at.unwrap_or("")), "-")
+}
+
+/// `raw` as a FIFO message group or deduplication id, which SNS takes only as 1 to 128 ASCII
+/// letters, digits and punctuation: other characters are dropped; a longer id becomes a hash of
+/// the whole (so distinct inputs stay distinct); an id with nothing left is `fallback`.
+pub fn fifo_id(raw: &str, fallback: &str) -> String {
     let clean: String = raw
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || c.is_ascii_punctuation())
         .collect();
-    if clean.len() <= 128 {
+    if clean.is_empty() {
+        fallback.to_owned()
+    } else if clean.len() <= 128 {
         clean
     } else {
         format!(
@@ -176,6 +184,20 @@ pub fn dedup_id(id: &str, updated_at: Option<&str>) -> String {
             fnv1a(raw.as_bytes(), 1)
         )
     }
+}
+
+/// A severity as an SNS `Number` attribute, which SNS takes only from 10^-128 to 10^126 with at
+/// most 38 significant digits: GuardDuty's severities (0 to 10, a few decimals) as they are; a
+/// corrupt value is clamped to ±10^9 and rounded to 6 decimals.
+pub fn number_attribute(v: f64) -> String {
+    if !v.is_finite() {
+        return "0".into();
+    }
+    let v = (v.clamp(-1e9, 1e9) * 1e6).round() / 1e6;
+    if v == 0.0 {
+        return "0".into();
+    }
+    format_severity(v)
 }
 
 fn fnv1a(data: &[u8], seed: u64) -> u64 {
