@@ -575,3 +575,55 @@ async fn webhooks_from_a_secrets_manager_bundle_through_the_runtime_emulator() {
         assert!(!logs.contains(secret), "the logs show {secret}:\n{logs}");
     }
 }
+
+/// The real function binary against a loopback Runtime API that gives a 3-second deadline, and
+/// a Slack webhook that needs a second per alert: the function stops sending before the
+/// deadline, fails the invocation and names every alert that did not go out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_function_stops_before_its_deadline_and_names_what_was_not_sent() {
+    use support::http::{Reply, Server};
+    let w = world(false).await;
+    let slack = Server::start(|_, _| Reply::ok_after(Duration::from_millis(900))).await;
+    let mut env = w.env();
+    env.retain(|(k, _)| *k != "SNS_TOPIC_ARN");
+    env.push(("SLACK_WEBHOOK_URL", slack.url("/services/T0/B0/x")));
+    env.push(("ALLOW_HTTP_WEBHOOKS", "true".into()));
+    let env: Vec<(String, String)> = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    let binary = std::path::PathBuf::from(env!("CARGO_BIN_EXE_guardduty-alerts-lambda"));
+    let started = std::time::Instant::now();
+    let (answer, output) = tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        support::runtime_api::invoke_once(
+            &binary,
+            &env,
+            &event("s3-put.json"),
+            Duration::from_secs(3),
+        )
+    })
+    .await
+    .expect("runtime API thread");
+    let took = started.elapsed();
+    let err = answer.expect_err("the invocation must fail");
+    assert!(err.contains("DeliveryFailed"), "{err}\n{output}");
+    let not_sent: usize = err
+        .split(" alert(s) not delivered")
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {err}"));
+    assert!((1..10).contains(&not_sent), "{err}");
+    // Every alert is either answered by the receiver or named as not delivered; at most one
+    // request was cut off by the deadline after it reached the receiver.
+    let requests = slack.count();
+    assert!(
+        (10 - not_sent..=10 - not_sent + 1).contains(&requests),
+        "{requests} requests, {not_sent} not delivered"
+    );
+    assert_eq!(
+        output.matches("alert not delivered").count(),
+        not_sent,
+        "{output}"
+    );
+    assert!(output.contains("deadline is near"), "{output}");
+    assert!(took < Duration::from_secs(5), "answered after {took:?}");
+}
