@@ -623,7 +623,8 @@ async fn nothing_is_sent_after_the_deadline_and_the_rest_is_reported() {
         "{:?}",
         started.elapsed()
     );
-    assert!((3..=5).contains(&r.sent), "sent {}", r.sent);
+    // 100 ms per answer, 450 ms: about four (fewer on a loaded machine), never more than five.
+    assert!((1..=5).contains(&r.sent), "sent {}", r.sent);
     assert_eq!(
         r.sent as usize + r.failed.len(),
         20,
