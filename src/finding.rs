@@ -373,6 +373,8 @@ pub struct RdsDbInstanceDetails<'a> {
     pub db_cluster_identifier: Text<'a>,
     #[serde(borrow)]
     pub engine: Text<'a>,
+    #[serde(borrow)]
+    pub tags: List<Tag<'a>>,
 }
 
 /// `resource.lambdaDetails`.
@@ -382,6 +384,8 @@ pub struct RdsDbInstanceDetails<'a> {
 pub struct LambdaDetails<'a> {
     #[serde(borrow)]
     pub function_name: Text<'a>,
+    #[serde(borrow)]
+    pub tags: List<Tag<'a>>,
 }
 
 /// `service`: how GuardDuty saw it.
