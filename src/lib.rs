@@ -16,6 +16,8 @@
 //! - [`finding`]: the borrowed, tolerant view of a finding.
 //! - [`classify`]: severity band, type parts, resource summary, sample flag, console link.
 //! - [`decision`]: alert or suppress, and why.
+//! - [`rules`]: routing rules from a TOML file (which findings go where, which are dropped,
+//!   first match wins); checked once with every error reported.
 //! - [`pipeline`]: one source end to end, and the account of it ([`pipeline::Stats`]).
 //! - [`output`]: the CLI's text and JSON outputs.
 //! - [`aws`], [`s3`]: the SDK set-up and the streamed S3 source.
@@ -50,6 +52,7 @@ pub mod lambda;
 pub mod output;
 pub mod pipeline;
 pub mod render;
+pub mod rules;
 pub mod s3;
 pub mod secret;
 pub mod sns;
