@@ -17,7 +17,7 @@
 //! - [`classify`]: severity band, type parts, resource summary, sample flag, console link.
 //! - [`decision`]: alert or suppress, and why.
 //! - [`rules`]: routing rules from a TOML file (which findings go where, which are dropped,
-//!   first match wins); checked once with every error reported.
+//!   first match wins) and the per-destination digest; checked once with every error reported.
 //! - [`pipeline`]: one source end to end, and the account of it ([`pipeline::Stats`]).
 //! - [`output`]: the CLI's text and JSON outputs.
 //! - [`aws`], [`s3`]: the SDK set-up and the streamed S3 source.

@@ -39,9 +39,11 @@
 //!
 //! [`RulesConfig::evaluate`] decides one finding: the rules are tried in file order and the
 //! **first rule whose `match` holds decides**; when none does, `settings.default` decides.
-//! It allocates nothing.
+//! It allocates nothing. [`digest::plan_delivery`] then decides, per destination and export,
+//! which alerts go out one by one and which are gathered into one [`digest::Digest`].
 
 mod compile;
+pub mod digest;
 mod file;
 mod matcher;
 
