@@ -33,6 +33,16 @@ enum Command {
     /// fatal); 1 when a source could not be opened or broke off part-way (its findings before
     /// the failure are still printed); 2 for a usage error.
     Process(ProcessArgs),
+
+    /// Check a routing rules file (TOML, see docs/rules.md) and say what it does.
+    ///
+    /// Exit status: 0 when the file is valid (a one-paragraph summary on stdout, warnings on
+    /// stderr); 2 when it is not (every error on stderr, with its rule, key and line).
+    CheckConfig {
+        /// The rules file.
+        #[arg(value_name = "FILE")]
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -105,6 +115,11 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Process(args) => runtime.block_on(process(args)),
+        Command::CheckConfig { file } => guardduty_alerts::rules::check_config(
+            &file,
+            &mut io::stdout().lock(),
+            &mut io::stderr().lock(),
+        ),
     }
 }
 

@@ -1,5 +1,5 @@
 //! Routing rules: which findings go where, which are dropped, which are gathered into a digest.
-//! Pure: no I/O beyond reading the file in [`RulesConfig::from_file`],
+//! Pure: no I/O beyond reading the file in [`RulesConfig::from_file`] and [`check_config`],
 //! no AWS, nothing fetched (secret references stay references).
 //!
 //! The rules file (TOML, documented in `docs/rules.md`) is read and checked once, with every
@@ -42,6 +42,7 @@
 //! It allocates nothing. [`digest::plan_delivery`] then decides, per destination and export,
 //! which alerts go out one by one and which are gathered into one [`digest::Digest`].
 
+mod check;
 mod compile;
 pub mod digest;
 mod file;
@@ -57,6 +58,7 @@ use crate::alert::MessageFormat;
 use crate::classify::Classification;
 use crate::finding::Finding;
 
+pub use check::check_config;
 pub use matcher::{Glob, Matcher, SeverityRange, TagMatch};
 
 /// The reason reported for a finding that no rule matched under `default = "suppress"`.
@@ -438,7 +440,7 @@ impl RulesConfig {
     }
 
     /// Things that are legal but probably not meant (an unused destination, a threat purpose
-    /// GuardDuty does not document); they do not stop loading.
+    /// GuardDuty does not document). [`check_config`] prints them; they do not stop loading.
     pub fn warnings(&self) -> &[ConfigError] {
         &self.warnings
     }
