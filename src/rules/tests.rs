@@ -659,6 +659,16 @@ fn example_file_is_valid_and_does_what_it_says() {
     assert!(summary.starts_with("rules.toml: 5 destinations [security-sns (sns), slack-sec (slack), teams-platform (teams), pagerduty (pagerduty), siem (webhook)], 8 rules (first match wins), 3 named accounts"), "{summary}");
 }
 
+#[test]
+fn the_documentation_shows_the_example_file() {
+    let doc = include_str!("../../docs/rules.md");
+    let example = include_str!("../../examples/rules.toml");
+    assert!(
+        doc.contains(&format!("```toml\n{example}```")),
+        "docs/rules.md must show examples/rules.toml verbatim"
+    );
+}
+
 // ---- configuration errors: one test per check, exact messages ----
 
 /// Every error message for a file: `DESTINATIONS` plus `text`; line numbers count from the
