@@ -12,6 +12,7 @@ use super::file::{
     ActionKind, DefaultInput, DestType, DestinationFile, HeaderInput, MatchFile, RuleFile,
     SecretInput, SecretRefFile, SettingsFile, SnsFormatInput, StrOrList,
 };
+use super::index::Prefilter;
 use super::matcher::{Glob, Matcher, Patterns, SeverityRange, TagMatch, account_number, band_end};
 use super::{
     Account, ConfigError, ConfigErrors, DEFAULT_DIGEST_THRESHOLD, Destination, DestinationKind,
@@ -366,6 +367,7 @@ pub(crate) fn compile(text: &str, origin: &str) -> Result<RulesConfig, ConfigErr
         default,
         accounts,
         destinations,
+        prefilter: Prefilter::new(rules.iter().map(|r| &r.matcher), &patterns),
         rules,
         patterns,
         warnings: cx.warnings,

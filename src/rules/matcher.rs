@@ -67,6 +67,46 @@ fn find_short(hay: &[u8], needle: &[u8]) -> Option<usize> {
     None
 }
 
+/// The bytes and byte pairs present in a text, as 512 bits: 256 for the bytes, 256 for a hash
+/// of each pair of neighbours. A literal can only occur in a text whose sketch covers the
+/// literal's, so most globs that do not match a type are rejected by four word operations
+/// instead of a substring search (the type's sketch is made once per finding, when a glob first
+/// needs it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Sketch([u64; 8]);
+
+impl Sketch {
+    /// The sketch of `text`.
+    pub fn of(text: &[u8]) -> Sketch {
+        let mut s = Sketch::default();
+        s.add(text);
+        s
+    }
+
+    /// Adds the bytes and neighbour pairs of `text`.
+    fn add(&mut self, text: &[u8]) {
+        for &b in text {
+            self.set(usize::from(b));
+        }
+        for pair in text.windows(2) {
+            let h = (u32::from(pair[0]) << 8 | u32::from(pair[1])).wrapping_mul(0x9e37_79b1) >> 24;
+            self.set(256 + h as usize);
+        }
+    }
+
+    fn set(&mut self, bit: usize) {
+        self.0[bit / 64] |= 1 << (bit % 64);
+    }
+
+    /// Whether every bit of `need` is in `self`.
+    pub fn covers(&self, need: &Sketch) -> bool {
+        self.0
+            .iter()
+            .zip(&need.0)
+            .all(|(have, need)| need & !have == 0)
+    }
+}
+
 /// A finding-type pattern where `*` matches any run of characters (including none, and
 /// including `:`, `/`, `.` and `!`). Every other character matches itself, case-sensitively.
 /// There is no `?`, no character class and no escape: GuardDuty types never contain `*`.
@@ -82,11 +122,13 @@ pub struct Glob {
 enum GlobKind {
     /// No `*`: the text must equal the pattern.
     Exact,
-    /// At least one `*`: `prefix`, then each of `middle` in order, then `suffix`.
+    /// At least one `*`: `prefix`, then each of `middle` in order, then `suffix`. `need` is
+    /// the sketch of all of them.
     Star {
         prefix: String,
         middle: Vec<String>,
         suffix: String,
+        need: Sketch,
     },
 }
 
@@ -106,11 +148,16 @@ impl Glob {
                 .into_iter()
                 .filter(|p| !p.is_empty())
                 .map(str::to_owned)
-                .collect();
+                .collect::<Vec<_>>();
+            let mut need = Sketch::default();
+            for part in middle.iter().chain([&prefix, &suffix]) {
+                need.add(part.as_bytes());
+            }
             GlobKind::Star {
                 prefix,
                 middle,
                 suffix,
+                need,
             }
         } else {
             GlobKind::Exact
@@ -128,6 +175,11 @@ impl Glob {
 
     /// Whether `text` matches the whole pattern.
     pub fn matches(&self, text: &str) -> bool {
+        self.matches_sketched(text, || Sketch::of(text.as_bytes()))
+    }
+
+    /// [`Glob::matches`], with the text's [`Sketch`] made by `sketch` only when needed.
+    pub(crate) fn matches_sketched(&self, text: &str, sketch: impl FnOnce() -> Sketch) -> bool {
         let text = text.as_bytes();
         match &self.kind {
             GlobKind::Exact => eq_bytes(text, self.pattern.as_bytes()),
@@ -135,12 +187,16 @@ impl Glob {
                 prefix,
                 middle,
                 suffix,
+                need,
             } => {
                 let (p, s) = (prefix.as_bytes(), suffix.as_bytes());
                 if text.len() < p.len() + s.len()
                     || !eq_bytes(&text[..p.len()], p)
                     || !eq_bytes(&text[text.len() - s.len()..], s)
                 {
+                    return false;
+                }
+                if !middle.is_empty() && !sketch().covers(need) {
                     return false;
                 }
                 // The middle parts, leftmost first, between the prefix and the suffix. Taking
@@ -300,6 +356,8 @@ impl Memo {
 pub(crate) struct Memos {
     globs: Memo,
     tags: Memo,
+    /// The finding type's sketch, once a glob needed it.
+    type_sketch: Option<Sketch>,
 }
 
 /// The facts of one finding that rules look at, gathered once per evaluation.
@@ -376,9 +434,15 @@ impl Matcher {
             return false;
         }
         if let Some(globs) = &self.types
-            && !globs
-                .iter()
-                .any(|&g| memo.globs.get_or(g, || p.globs[g].matches(x.finding_type)))
+            && !globs.iter().any(|&g| {
+                memo.globs.get_or(g, || {
+                    p.globs[g].matches_sketched(x.finding_type, || {
+                        *memo
+                            .type_sketch
+                            .get_or_insert_with(|| Sketch::of(x.finding_type.as_bytes()))
+                    })
+                })
+            })
         {
             return false;
         }
@@ -393,19 +457,17 @@ impl Matcher {
     }
 }
 
-/// Whether any tag list of the finding's resource (instance, S3 buckets, EKS and ECS clusters,
-/// Lambda function, RDS instance) holds a tag matching `t`.
-fn has_tag(f: &Finding<'_>, t: &TagMatch) -> bool {
-    let Some(r) = f.resource.get() else {
+/// Every tag of the finding's resource, as (key, value), until `f` returns true: the tag
+/// lists of the EC2 instance, each S3 bucket, the EKS and ECS clusters, the Lambda function
+/// and the RDS instance. A tag without a key is skipped; a missing value reads as empty.
+pub(crate) fn any_tag(finding: &Finding<'_>, mut f: impl FnMut(&str, &str) -> bool) -> bool {
+    let Some(r) = finding.resource.get() else {
         return false;
     };
-    let hit = |list: &List<Tag<'_>>| {
-        items(list).any(|tag| {
-            tag.key
-                .0
-                .as_deref()
-                .is_some_and(|k| eq_bytes(k.as_bytes(), t.key.as_bytes()))
-                && t.value.matches(tag.value.0.as_deref().unwrap_or_default())
+    let mut hit = |list: &List<Tag<'_>>| {
+        items(list).any(|tag| match tag.key.0.as_deref() {
+            Some(k) => f(k, tag.value.0.as_deref().unwrap_or_default()),
+            None => false,
         })
     };
     r.instance_details.get().is_some_and(|d| hit(&d.tags))
@@ -416,6 +478,13 @@ fn has_tag(f: &Finding<'_>, t: &TagMatch) -> bool {
         || r.rds_db_instance_details
             .get()
             .is_some_and(|d| hit(&d.tags))
+}
+
+/// Whether any tag of the finding's resource matches `t`.
+fn has_tag(f: &Finding<'_>, t: &TagMatch) -> bool {
+    any_tag(f, |k, v| {
+        eq_bytes(k.as_bytes(), t.key.as_bytes()) && t.value.matches(v)
+    })
 }
 
 #[cfg(test)]
@@ -481,11 +550,28 @@ mod tests {
             ("*é", "Caf\u{e9}", true),
         ];
         for (pattern, text, want) in cases {
+            let g = Glob::new(pattern);
+            assert_eq!(g.matches(text), *want, "{pattern:?} against {text:?}");
+            // A sketch that covers everything: the same answers without the shortcut.
             assert_eq!(
-                Glob::new(pattern).matches(text),
+                g.matches_sketched(text, || Sketch([u64::MAX; 8])),
                 *want,
-                "{pattern:?} against {text:?}"
+                "{pattern:?} against {text:?}, unsketched"
             );
+        }
+    }
+
+    #[test]
+    fn a_sketch_covers_every_substring() {
+        let text = "CryptoCurrency:Runtime/BitcoinTool.B!DNS";
+        let sketch = Sketch::of(text.as_bytes());
+        for start in 0..text.len() {
+            for end in start..=text.len() {
+                assert!(sketch.covers(&Sketch::of(&text.as_bytes()[start..end])));
+            }
+        }
+        for absent in [":EC2/", "Family7", "!DNSX", "z"] {
+            assert!(!sketch.covers(&Sketch::of(absent.as_bytes())), "{absent}");
         }
     }
 

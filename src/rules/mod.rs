@@ -46,6 +46,7 @@ mod check;
 mod compile;
 pub mod digest;
 mod file;
+mod index;
 mod matcher;
 
 #[cfg(test)]
@@ -79,6 +80,7 @@ pub struct RulesConfig {
     destinations: Vec<Destination>,
     rules: Vec<Rule>,
     patterns: matcher::Patterns,
+    prefilter: index::Prefilter,
     warnings: Vec<ConfigError>,
 }
 
@@ -370,8 +372,31 @@ impl RulesConfig {
     }
 
     /// Decides one finding: the first rule (in file order) whose `match` holds, else the
-    /// default. Allocates nothing.
+    /// default. Allocates nothing; only the rules a prefilter lets through (by account,
+    /// region, type parts, resource type, feature, severity band, sample and archived) are
+    /// matched in full.
     pub fn evaluate<'c>(
+        &'c self,
+        finding: &Finding<'_>,
+        class: &Classification<'_>,
+    ) -> Outcome<'c> {
+        let facts = matcher::Facts::new(finding, class);
+        let mut memo = matcher::Memos::default();
+        let candidates = index::members(self.prefilter.candidates(&facts));
+        let rest = self.prefilter.indexed()..self.rules.len();
+        for index in candidates.chain(rest) {
+            let rule = &self.rules[index];
+            if rule.matcher.matches(&facts, &self.patterns, &mut memo) {
+                return self.decided_by(index);
+            }
+        }
+        self.decided_by_default()
+    }
+
+    /// [`RulesConfig::evaluate`] without the prefilter: every rule in turn (for tests that
+    /// check the two agree).
+    #[cfg(test)]
+    pub(crate) fn evaluate_linear<'c>(
         &'c self,
         finding: &Finding<'_>,
         class: &Classification<'_>,
@@ -380,15 +405,24 @@ impl RulesConfig {
         let mut memo = matcher::Memos::default();
         for (index, rule) in self.rules.iter().enumerate() {
             if rule.matcher.matches(&facts, &self.patterns, &mut memo) {
-                return Outcome {
-                    decided_by: DecidedBy::Rule {
-                        index,
-                        name: &rule.name,
-                    },
-                    action: rule.action.as_action(),
-                };
+                return self.decided_by(index);
             }
         }
+        self.decided_by_default()
+    }
+
+    fn decided_by(&self, index: usize) -> Outcome<'_> {
+        let rule = &self.rules[index];
+        Outcome {
+            decided_by: DecidedBy::Rule {
+                index,
+                name: &rule.name,
+            },
+            action: rule.action.as_action(),
+        }
+    }
+
+    fn decided_by_default(&self) -> Outcome<'_> {
         Outcome {
             decided_by: DecidedBy::Default,
             action: self.default.as_action(),

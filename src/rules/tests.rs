@@ -28,6 +28,11 @@ fn outcome(c: &RulesConfig, line: &str) -> String {
     let f = Finding::parse(line).unwrap_or_else(|e| panic!("{e:?}: {line}"));
     let class = classify(&f);
     let o = c.evaluate(&f, &class);
+    assert_eq!(
+        o,
+        c.evaluate_linear(&f, &class),
+        "the prefilter changed the outcome"
+    );
     let names = |d: &[usize]| {
         d.iter()
             .map(|&i| c.destinations()[i].name.as_str())
@@ -458,6 +463,144 @@ destinations = ["b"]
     }
     assert_eq!(c.patterns.globs.len(), 2, "two distinct globs");
     assert_eq!(c.patterns.tags.len(), 2, "two distinct tag matchers");
+}
+
+/// A small deterministic pseudo-random generator (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n
+    }
+    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+        from[self.below(from.len())]
+    }
+}
+
+#[test]
+fn the_prefilter_never_changes_an_outcome() {
+    // Random rule files (each rule with a few criteria from a small vocabulary) against
+    // random findings from the same vocabulary: `outcome` checks that evaluate and
+    // evaluate_linear agree on every one.
+    let types = [
+        "Recon:EC2/PortProbeUnprotectedPort",
+        "Trojan:EC2/DropPoint!DNS",
+        "UnauthorizedAccess:IAMUser/TorIPCaller",
+        "Execution:Kubernetes/ExecInKubeSystemPod",
+        "AttackSequence:S3/CompromisedData",
+        "Weird",
+    ];
+    let accounts = ["111122223333", "444455556666", "777788889999"];
+    let regions = ["us-east-1", "eu-west-1"];
+    let resource_types = ["Instance", "AccessKey", "EKSCluster"];
+    let features = ["FlowLogs", "CloudTrail"];
+    let criteria = [
+        r#"severity = "high..""#,
+        r#"severity = ["low", "8..=9"]"#,
+        r#"severity = "4..7""#,
+        r#"types = ["*:EC2/*"]"#,
+        r#"types = ["*!DNS", "Recon:*"]"#,
+        r#"purposes = ["Recon", "Trojan"]"#,
+        r#"purposes = "AttackSequence""#,
+        r#"affected = ["EC2"]"#,
+        r#"affected = ["IAMUser", "Kubernetes"]"#,
+        r#"resource_types = ["Instance"]"#,
+        r#"resource_types = ["AccessKey", "EKSCluster"]"#,
+        r#"accounts = ["111122223333"]"#,
+        r#"accounts = ["prod"]"#,
+        r#"regions = ["eu-west-1"]"#,
+        r#"tags = ["env=prod"]"#,
+        r#"tags = ["team=*", "env=dev"]"#,
+        r#"features = ["FlowLogs"]"#,
+        "sample = true",
+        "sample = false",
+        "archived = true",
+    ];
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut decided_by_rules = 0;
+    for round in 0..40 {
+        let n_rules = [1, 5, 30, 70, 300][round % 5];
+        let mut text = format!(
+            "[accounts]\n\"444455556666\" = \"prod\"\n\"777788889999\" = \"prod\"\n{DESTINATIONS}"
+        );
+        for i in 0..n_rules {
+            let mut picked: Vec<&str> = Vec::new();
+            for _ in 0..1 + rng.below(3) {
+                let c = rng.pick(&criteria);
+                let key = c.split_whitespace().next().unwrap_or_default();
+                if !picked.iter().any(|p| p.starts_with(key)) {
+                    picked.push(c);
+                }
+            }
+            text.push_str(&format!(
+                "\n[[rules]]\nname = \"r{i}\"\nmatch = {{ {} }}\naction = \"route\"\ndestinations = [\"a\"]\n",
+                picked.join(", ")
+            ));
+        }
+        let c = config(&text);
+        for _ in 0..200 {
+            let severity = [1.0, 4.0, 6.95, 7.0, 8.5, 9.0, 10.0][rng.below(7)];
+            let extra = format!(
+                r#""accountId":"{}","region":"{}","resource":{{"resourceType":"{}","instanceDetails":{{"tags":[{{"key":"{}","value":"{}"}}]}}}},"service":{{"featureName":"{}","archived":{},"additionalInfo":{{"sample":{}}}}}"#,
+                rng.pick(&accounts),
+                rng.pick(&regions),
+                rng.pick(&resource_types),
+                rng.pick(&["env", "team", "owner"]),
+                rng.pick(&["prod", "dev"]),
+                rng.pick(&features),
+                rng.below(4) == 0,
+                rng.below(3) == 0,
+            );
+            let got = outcome(&c, &finding(rng.pick(&types), severity, &extra));
+            decided_by_rules += usize::from(!got.starts_with("default:"));
+        }
+    }
+    // The files and findings are varied enough that most findings meet some rule.
+    assert!(decided_by_rules > 4000, "{decided_by_rules} of 8000");
+}
+
+#[test]
+fn rules_beyond_the_prefilter_still_decide_in_order() {
+    let mut text = DESTINATIONS.to_owned();
+    for i in 0..300 {
+        let m = match i {
+            100 => r#"regions = ["eu-west-1"]"#.to_owned(),
+            270 => r#"severity = "critical""#.to_owned(),
+            280 => "sample = false".to_owned(),
+            _ => format!(r#"accounts = ["{:012}"]"#, 200_000_000_000u64 + i),
+        };
+        text.push_str(&format!(
+            "\n[[rules]]\nname = \"r{i}\"\nmatch = {{ {m} }}\naction = \"route\"\ndestinations = [\"a\"]\n"
+        ));
+    }
+    let c = config(&text);
+    let sample = r#""service":{"additionalInfo":{"sample":true}}"#;
+    let cases = [
+        (
+            finding(EC2, 5.0, r#""region":"eu-west-1""#),
+            "r100: route a",
+        ),
+        (finding(EC2, 9.5, ""), "r270: route a"),
+        (finding(EC2, 5.0, ""), "r280: route a"),
+        (
+            finding(EC2, 5.0, r#""accountId":"200000000007""#),
+            "r7: route a",
+        ),
+        (
+            finding(EC2, 5.0, &format!(r#""accountId":"200000000290",{sample}"#)),
+            "r290: route a",
+        ),
+        (
+            finding(EC2, 5.0, sample),
+            "default: suppress no_rule_matched",
+        ),
+    ];
+    for (line, want) in cases {
+        assert_eq!(outcome(&c, &line), want, "{line}");
+    }
 }
 
 #[test]
