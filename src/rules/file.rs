@@ -264,7 +264,6 @@ pub(crate) struct RuleFile {
     /// Unique name, shown in logs, metrics and outputs.
     pub name: Spanned<String>,
     /// Free text for the reader of the file.
-    #[allow(dead_code)]
     pub description: Option<String>,
     /// The criteria; `{}` matches every finding. Required, so that a forgotten `match` does not
     /// silently catch everything.

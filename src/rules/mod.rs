@@ -60,7 +60,7 @@ use crate::classify::Classification;
 use crate::finding::Finding;
 
 pub use check::check_config;
-pub use matcher::{Glob, Matcher, SeverityRange, TagMatch};
+pub use matcher::Matcher;
 
 /// The reason reported for a finding that no rule matched under `default = "suppress"`.
 pub const NO_RULE_MATCHED: &str = "no_rule_matched";
