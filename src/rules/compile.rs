@@ -771,9 +771,18 @@ fn secret_ref(
             "{what}: give exactly one of secret, ssm or env, e.g. {SECRET_HINT}"
         ));
     }
-    if r.key.is_some() && r.secret.is_none() {
+    if r.key.is_some() && r.env.is_some() {
         return bad(
-            "key goes with secret only (a key in a JSON Secrets Manager secret)".to_owned(),
+            "key goes with secret or ssm (a member of a JSON secret or parameter), not env"
+                .to_owned(),
+        );
+    }
+    if let Some(k) = &r.key
+        && k.is_empty()
+    {
+        return bad(
+            "key is empty: name the member of the JSON value, or leave key out to use the whole value"
+                .to_owned(),
         );
     }
     if let Some(id) = r.secret {
@@ -796,14 +805,6 @@ fn secret_ref(
                 ));
             }
         }
-        if let Some(k) = &r.key
-            && k.is_empty()
-        {
-            return bad(
-                "key is empty: name the key of the JSON secret, or leave key out to use the whole secret"
-                    .to_owned(),
-            );
-        }
         return Some(SecretRef::SecretsManager { id, key: r.key });
     }
     if let Some(name) = r.ssm {
@@ -815,7 +816,7 @@ fn secret_ref(
                 "{name:?} is not a parameter name: no spaces, and a name with a path starts with / (e.g. \"/guardduty-alerts/slack\")"
             ));
         }
-        return Some(SecretRef::Ssm { name });
+        return Some(SecretRef::Ssm { name, key: r.key });
     }
     let var = r.env.unwrap_or_default();
     if !is_env_var(&var) {

@@ -199,9 +199,9 @@ pub(crate) enum SecretInput {
 pub(crate) struct SecretRefFile {
     /// A Secrets Manager secret: its ARN or name.
     pub secret: Option<String>,
-    /// With `secret`: the key in a JSON secret (without it the whole secret string is used).
+    /// With `secret` or `ssm`: the member of a JSON value (without it the whole value is used).
     pub key: Option<String>,
-    /// An SSM Parameter Store parameter name (a SecureString, read with decryption).
+    /// An SSM Parameter Store parameter name or ARN (a SecureString is decrypted).
     pub ssm: Option<String>,
     /// An environment variable of the function.
     pub env: Option<String>,

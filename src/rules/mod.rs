@@ -59,6 +59,9 @@ use crate::alert::MessageFormat;
 use crate::classify::Classification;
 use crate::finding::Finding;
 
+/// Where a credential is kept: the same reference [`crate::secret::SecretStore`] resolves.
+/// The rules file only holds references; nothing is fetched when it is loaded.
+pub use crate::secret::SecretRef;
 pub use check::check_config;
 pub use matcher::Matcher;
 
@@ -155,44 +158,6 @@ impl DestinationKind {
             DestinationKind::Teams { .. } => "teams",
             DestinationKind::PagerDuty { .. } => "pagerduty",
             DestinationKind::Webhook { .. } => "webhook",
-        }
-    }
-}
-
-/// Where a credential is kept. Nothing is fetched when the file is loaded; the destination
-/// resolves it when it starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretRef {
-    /// `{ secret = "ID", key = "K" }`: a Secrets Manager secret (ARN or name); with `key`, that
-    /// key of the secret's JSON object, else the whole secret string.
-    SecretsManager {
-        /// The secret's ARN or name.
-        id: String,
-        /// The key in a JSON secret.
-        key: Option<String>,
-    },
-    /// `{ ssm = "/NAME" }`: an SSM Parameter Store parameter (read with decryption).
-    Ssm {
-        /// The parameter name.
-        name: String,
-    },
-    /// `{ env = "VAR" }`: an environment variable of the process.
-    Env {
-        /// The variable name.
-        var: String,
-    },
-}
-
-impl fmt::Display for SecretRef {
-    /// Where the secret is kept (never its value, which is not known here).
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SecretRef::SecretsManager { id, key: Some(k) } => {
-                write!(f, "Secrets Manager secret {id} key {k}")
-            }
-            SecretRef::SecretsManager { id, key: None } => write!(f, "Secrets Manager secret {id}"),
-            SecretRef::Ssm { name } => write!(f, "SSM parameter {name}"),
-            SecretRef::Env { var } => write!(f, "environment variable {var}"),
         }
     }
 }

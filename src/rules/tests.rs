@@ -723,7 +723,8 @@ fn example_file_is_valid_and_does_what_it_says() {
         pd.kind,
         DestinationKind::PagerDuty {
             routing_key: SecretRef::Ssm {
-                name: "/guardduty-alerts/pagerduty-routing-key".into()
+                name: "/guardduty-alerts/pagerduty-routing-key".into(),
+                key: None
             }
         }
     );
@@ -1254,9 +1255,9 @@ fn destination_errors_table() {
             ],
         ),
         (
-            "type = \"teams\"\nurl = { ssm = \"/b\", key = \"k\" }",
+            "type = \"teams\"\nurl = { env = \"B\", key = \"k\" }",
             &[
-                "rules.toml:3: destinations.d: url: key goes with secret only (a key in a JSON Secrets Manager secret)",
+                "rules.toml:3: destinations.d: url: key goes with secret or ssm (a member of a JSON secret or parameter), not env",
             ],
         ),
         (
@@ -1286,7 +1287,7 @@ fn destination_errors_table() {
         (
             "type = \"pagerduty\"\nrouting_key = { secret = \"gd\", key = \"\" }",
             &[
-                "rules.toml:3: destinations.d: routing_key: key is empty: name the key of the JSON secret, or leave key out to use the whole secret",
+                "rules.toml:3: destinations.d: routing_key: key is empty: name the member of the JSON value, or leave key out to use the whole value",
             ],
         ),
         (
@@ -1437,6 +1438,7 @@ routing_key = { ssm = "/gd/pagerduty-key" }
 [destinations.w]
 type = "webhook"
 url = { ssm = "arn:aws:ssm:us-east-1:123456789012:parameter/gd/url" }
+signing_secret = { ssm = "/gd/bundle", key = "signing" }
 
 [[rules]]
 name = "all"
@@ -1466,14 +1468,16 @@ destinations = ["s", "t", "p", "w"]
         }
     );
     assert_eq!(
-        SecretRef::Ssm {
-            name: "/gd/pagerduty-key".into()
+        kinds[2],
+        &DestinationKind::PagerDuty {
+            routing_key: SecretRef::Ssm {
+                name: "/gd/pagerduty-key".into(),
+                key: None
+            }
         }
-        .to_string(),
-        "SSM parameter /gd/pagerduty-key"
     );
     assert!(
-        matches!(kinds[3], DestinationKind::Webhook { url: SecretRef::Ssm { .. }, signing_secret: None, headers } if headers.is_empty())
+        matches!(kinds[3], DestinationKind::Webhook { url: SecretRef::Ssm { key: None, .. }, signing_secret: Some(SecretRef::Ssm { name, key: Some(k) }), headers } if headers.is_empty() && name == "/gd/bundle" && k == "signing")
     );
     assert_eq!(c.destination_index("p"), Some(2));
 }
