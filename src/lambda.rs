@@ -80,7 +80,7 @@ pub struct Config {
 }
 
 /// The environment variables the function reads (the destinations' ones are
-/// [`DESTINATION_ENV_VARS`]). The SAM template sets only variables from this list.
+/// [`crate::config::DESTINATION_ENV_VARS`]). The SAM template sets only variables from this list.
 pub const ENV_VARS: [&str; 21] = [
     "SNS_TOPIC_ARN",
     "SNS_MESSAGE_FORMAT",
