@@ -174,9 +174,13 @@ fn check_text(s: &str, max: usize) -> Result<(), String> {
     if let Some(c) = s.chars().find(|c| !is_clean_char(*c)) {
         return Err(format!("control or bidi character {c:?}"));
     }
+    // A mention tag or a date function takes effect only unescaped: `\<at x` is plain text.
     let lower = s.to_ascii_lowercase();
     for needle in ["<at>", "<at ", "{{"] {
-        if lower.contains(needle) {
+        let live = lower
+            .match_indices(needle)
+            .any(|(i, _)| !lower[..i].ends_with('\\'));
+        if live {
             return Err(format!("{needle:?} in {s:?}"));
         }
     }
