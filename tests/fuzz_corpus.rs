@@ -29,7 +29,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Runs `check` on every file of a target's corpus; returns the failures.
-fn replay(target: &str, check: fn(&[u8]) -> Result<(), String>) -> Vec<String> {
+fn replay(target: &str, check: fuzz_checks::Check) -> Vec<String> {
     let dir = corpus_dir(target);
     let files = files(&dir);
     assert!(

@@ -47,8 +47,11 @@ use guardduty_alerts::trigger::{Invocation, Shape, decode_s3_key, parse_event};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, ReadBuf};
 
+/// One target's check: the fuzzer's bytes in, `Err("[id] detail")` when an invariant fails.
+pub type Check = fn(&[u8]) -> Result<(), String>;
+
 /// The fuzz targets, by name (also the folder names under `fuzz/corpus/`).
-pub const TARGETS: [(&str, fn(&[u8]) -> Result<(), String>); 3] = [
+pub const TARGETS: [(&str, Check); 3] = [
     ("trigger_event", trigger_event),
     ("export_reader", export_reader),
     ("render", render),
@@ -1370,7 +1373,8 @@ mod tests {
         let j = JsonRecord::new(&record);
         let good = alert::render(&record, MessageFormat::Json);
         check_sns_message(&good, &j, MessageFormat::Json).unwrap();
-        let cases: [(&str, fn(&mut AlertMessage)); 6] = [
+        type Spoil = fn(&mut AlertMessage);
+        let cases: [(&str, Spoil); 6] = [
             ("sns-subject", |m| m.subject = "x".repeat(101)),
             ("sns-subject", |m| m.subject = "a\nb".into()),
             ("sns-group-id", |m| m.group_id = "1111 2222".into()),
