@@ -155,6 +155,8 @@ def render_seeds():
     write("render", "long-type", bytes([0, 9, 0, 0]) + sep.join([b"id", long_type]))
     write("render", "no-region-arn-account", bytes([11, 12, 0xc0, 3]) + sep.join([b"id", b"Backdoor:Lambda/C&CActivity.B", b"t"]))
     write("render", "severity-string", bytes([12, 20, 0x3c, 2]) + sep.join([b"id", b"8.5"]))
+    # The first render run's crash, minimised (tests/fuzz_regressions.rs, Teams and `<at `).
+    write("render", "crash-teams-at-space", bytes([0x00, 0x61, 0x74, 0x00]) + b"<at\x001")
 
 
 if __name__ == "__main__":

@@ -1055,7 +1055,16 @@ pub fn render(data: &[u8]) -> Result<(), String> {
             format!("< or > in the payload: {}", short(&out, 300))
         })?;
         let v = teams(&ctx);
-        check_teams_invariants(&v).or_else(|e| violation("teams", e))?;
+        check_teams_invariants(&v).or_else(|e| {
+            // Its own id, so a run can allow this known, reported disagreement alone: the
+            // escaped text `\<at x` of a field holding `<at x` fails the checker's `<at ` test.
+            let id = if e.contains("\"<at \" in") {
+                "teams-at-space"
+            } else {
+                "teams"
+            };
+            violation(id, e)
+        })?;
         check_pagerduty_invariants(&pagerduty_redacted(&ctx))
             .or_else(|e| violation("pagerduty", e))?;
         let v = pagerduty(&ctx, &Secret::new("R0UT1NGKEY0123456789abcdef012345"));
