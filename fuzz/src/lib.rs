@@ -317,7 +317,7 @@ const READ_SIZES: [usize; 11] = [usize::MAX, 1, 2, 3, 5, 8, 13, 64, 511, 4096, 6
 /// | 0 | `% 4`: 0 the body as is, 1 gzip (one member), 2 gzip in many members, 3 gzip cut short |
 /// | 1 | `max_line_bytes`: 0 the default (1 MiB), else `byte - 1` |
 /// | 2 | low 4 bits: read size ([`READ_SIZES`], at least 1/4096 of the stream); bit 7: every read is `Pending` first |
-/// | 3 | `< 224`: the body once; else repeated up to `(byte - 223) * 24 KiB` (past the 256 KiB chunks) |
+/// | 3 | `< 224`: the body once; else repeated up to `248 + (byte - 224)` KiB (across the first 256 KiB chunk) |
 /// | 4 | 0: no failure; else at `len * byte / 256` of the stream an I/O error (mode 3: the cut) |
 /// | 5 | `max_decompressed_bytes`: 0 the default, else `(byte - 1)² * 16` |
 /// | 6 | mode 2: members of `1 + byte²` bytes (at least 1/1024 of the body); odd: an empty member between them |
@@ -353,7 +353,9 @@ fn export_case(data: &[u8]) -> ExportCase {
     h[..n].copy_from_slice(&data[..n]);
     let mut body = data[n..].to_vec();
     if h[3] >= 224 && !body.is_empty() {
-        let want = usize::from(h[3] - 223) * 24 * 1024;
+        // Around the framer's first chunk boundary (`CHUNK_BYTES`, 256 KiB): enough for every
+        // path across chunks (a line carried over, one skipped across reads), and no bigger.
+        let want = (248 + usize::from(h[3] - 224)) * 1024;
         let unit = body.clone();
         while body.len() < want {
             body.extend_from_slice(&unit);
