@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -17,6 +17,19 @@ use crate::pipeline::{Output, Record};
 use crate::secret::REDACTED;
 use crate::sns::{SnsDestination, SnsOutput};
 use crate::webhook::{self, WebhookDestination, WebhookKind, WebhookOutput};
+
+/// Exponential backoff with ±50% jitter, shared by every destination: `base` × 4^(retry-1), at
+/// most `max`, times a factor from 0.5 to 1.5.
+pub fn backoff(base: Duration, retry: u32, max: Duration) -> Duration {
+    let exp = base
+        .saturating_mul(4u32.saturating_pow(retry.saturating_sub(1)))
+        .min(max);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    exp.mul_f64(0.5 + f64::from(nanos % 1000) / 1000.0)
+}
 
 /// An alert that was not delivered to a destination, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

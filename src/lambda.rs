@@ -79,23 +79,9 @@ pub struct Config {
     pub metrics_namespace: Option<String>,
 }
 
-/// The environment variables the function reads (the destinations' ones are
-/// [`crate::config::DESTINATION_ENV_VARS`]). The SAM template sets only variables from this list.
-pub const ENV_VARS: [&str; 21] = [
-    "SNS_TOPIC_ARN",
-    "SNS_MESSAGE_FORMAT",
-    "WEBHOOK_SECRET",
-    "SLACK_WEBHOOK_URL",
-    "TEAMS_WEBHOOK_URL",
-    "PAGERDUTY_ROUTING_KEY",
-    "WEBHOOK_URL",
-    "WEBHOOK_SIGNING_SECRET",
-    "WEBHOOK_HEADERS",
-    "PAGERDUTY_EVENTS_URL",
-    "WEBHOOK_TIMEOUT_SECONDS",
-    "WEBHOOK_CONCURRENCY",
-    "WEBHOOK_RATE_PER_SECOND",
-    "ALLOW_HTTP_WEBHOOKS",
+/// The function's own settings (the destinations' are
+/// [`crate::config::DESTINATION_ENV_VARS`]).
+const OWN_ENV_VARS: [&str; 7] = [
     "MIN_SEVERITY",
     "INCLUDE_SAMPLES",
     "INCLUDE_ARCHIVED",
@@ -104,6 +90,30 @@ pub const ENV_VARS: [&str; 21] = [
     "METRICS_NAMESPACE",
     "METRICS",
 ];
+
+/// Every environment variable the function reads. The SAM template sets only variables from
+/// this list.
+pub const ENV_VARS: [&str; 21] = concat(crate::config::DESTINATION_ENV_VARS, OWN_ENV_VARS);
+
+/// `a` then `b` (`C` must be their total length, checked at compile time).
+const fn concat<const A: usize, const B: usize, const C: usize>(
+    a: [&'static str; A],
+    b: [&'static str; B],
+) -> [&'static str; C] {
+    assert!(A + B == C);
+    let mut out = [""; C];
+    let mut i = 0;
+    while i < A {
+        out[i] = a[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < B {
+        out[A + j] = b[j];
+        j += 1;
+    }
+    out
+}
 
 /// A setting with a bad value: names the variable, the value and what is accepted. (Only for
 /// settings that are not secret; destinations report [`SetupError`], which never shows a

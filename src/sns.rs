@@ -401,17 +401,9 @@ fn undelivered(dest: &SnsDestination, m: &AlertMessage, reason: String) -> Undel
     }
 }
 
-/// Exponential backoff with ±50% jitter: base × 4^(retry-1).
+/// Exponential backoff with ±50% jitter: base × 4^(retry-1) (no cap beyond 4 attempts' worth).
 fn backoff(p: RetryPolicy, retry: u32) -> Duration {
-    let exp = p
-        .base_delay
-        .saturating_mul(4u32.saturating_pow(retry.saturating_sub(1)));
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let jitter = 0.5 + f64::from(nanos % 1000) / 1000.0; // 0.5 .. 1.5
-    exp.mul_f64(jitter)
+    crate::delivery::backoff(p.base_delay, retry, Duration::MAX)
 }
 
 #[cfg(test)]

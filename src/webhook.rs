@@ -582,15 +582,7 @@ fn httpdate(v: &str) -> Option<SystemTime> {
 
 /// Exponential backoff with ±50% jitter: base × 4^(attempt-1), at most `max_delay`.
 fn backoff(h: &HttpSettings, attempt: u32) -> Duration {
-    let exp = h
-        .base_delay
-        .saturating_mul(4u32.saturating_pow(attempt.saturating_sub(1)))
-        .min(h.max_delay);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    exp.mul_f64(0.5 + f64::from(nanos % 1000) / 1000.0)
+    crate::delivery::backoff(h.base_delay, attempt, h.max_delay)
 }
 
 /// Reads (and discards) a short success answer so the connection can be reused.
