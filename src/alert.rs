@@ -70,6 +70,10 @@ pub struct AlertMessage {
     pub group_id: String,
     /// FIFO deduplication id: from the finding id and `updatedAt`.
     pub dedup_id: String,
+    /// Whether this is a digest (standing for [`AlertMessage::alerts`] alerts).
+    pub digest: bool,
+    /// Alerts this message stands for: 1, or a digest's total.
+    pub alerts: u64,
 }
 
 impl AlertMessage {
@@ -105,6 +109,8 @@ pub fn render(r: &Record<'_>, format: MessageFormat) -> AlertMessage {
         attributes,
         group_id: fifo_id(j.account_id.unwrap_or(""), "unknown-account"),
         dedup_id: dedup_id(j.id, j.updated_at),
+        digest: false,
+        alerts: 1,
     }
 }
 
@@ -154,6 +160,7 @@ fn attributes(j: &JsonRecord<'_>) -> Vec<Attribute> {
     push("finding_type", Some(j.finding_type));
     push("threat_purpose", Some(j.threat_purpose));
     push("account_id", j.account_id);
+    push("account_name", j.account_name);
     push("region", j.region);
     push("resource_type", j.resource_type);
     attrs
@@ -299,11 +306,13 @@ fn chatbot_body(j: &JsonRecord<'_>, budget: usize) -> String {
         SeverityLabel::Low => ":large_blue_circle:",
     };
     let mut description = format!(
-        "*{}*\nSeverity {} ({})\nAccount {} / {}\nResource {}: {}\nCount {}, first seen {}, last seen {}",
+        "*{}*\nSeverity {} ({})\nAccount {}{} / {}\nResource {}: {}\nCount {}, first seen {}, last seen {}",
         e(j.title),
         format_severity(j.severity),
         j.severity_label,
         e(j.account_id),
+        j.account_name
+            .map_or_else(String::new, |n| format!(" ({})", escape_markdown(n))),
         e(j.region),
         e(j.resource_type),
         e(j.resource),
@@ -383,6 +392,8 @@ mod tests {
                 class: &c,
                 decision: Decision::Alert,
                 raw: line,
+                account_name: None,
+                rules: None,
             },
             format,
         )

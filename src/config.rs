@@ -21,6 +21,7 @@ use serde_json::Value;
 
 use crate::alert::MessageFormat;
 use crate::delivery::Destination;
+use crate::rules::{DestinationKind as RulesKind, HeaderValue, RulesConfig};
 use crate::secret::{Secret, SecretRef, SecretStore, member};
 use crate::sns::SnsDestination;
 use crate::webhook::{
@@ -123,6 +124,15 @@ pub struct DestinationsConfig {
 impl DestinationsConfig {
     /// Reads and checks the variables. At least one destination must be configured.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SetupError> {
+        Self::from_lookup_with(get, true)
+    }
+
+    /// [`DestinationsConfig::from_lookup`]; with `require` false, no destination is needed (a
+    /// rules file names them, and only the HTTP settings here apply).
+    pub fn from_lookup_with(
+        get: impl Fn(&str) -> Option<String>,
+        require: bool,
+    ) -> Result<Self, SetupError> {
         let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
         let sns_topic_arn = match get("SNS_TOPIC_ARN") {
             None => None,
@@ -203,7 +213,7 @@ impl DestinationsConfig {
                 ));
             }
         }
-        if sns_topic_arn.is_none() && bundle.is_none() && secrets.is_empty() {
+        if require && sns_topic_arn.is_none() && bundle.is_none() && secrets.is_empty() {
             return Err(setup_err(
                 "destinations",
                 "none is configured: set SNS_TOPIC_ARN, WEBHOOK_SECRET, or one of SLACK_WEBHOOK_URL, TEAMS_WEBHOOK_URL, PAGERDUTY_ROUTING_KEY, WEBHOOK_URL",
@@ -369,6 +379,263 @@ impl DestinationsConfig {
                 .iter()
                 .any(|(_, s)| matches!(s, SecretSource::Ref(r) if aws_ref(r)))
     }
+}
+
+impl DestinationsConfig {
+    /// Whether any destination is set in the environment (ignored when a rules file names the
+    /// destinations).
+    pub fn has_destinations(&self) -> bool {
+        self.sns_topic_arn.is_some() || self.bundle.is_some() || !self.secrets.is_empty()
+    }
+
+    /// Builds the destinations of a rules file, in its order (a rule's destination indices
+    /// index the result): fetches each secret reference (each document once), checks every
+    /// webhook, and applies this configuration's HTTP settings (`WEBHOOK_TIMEOUT_SECONDS`,
+    /// `PAGERDUTY_EVENTS_URL`, `ALLOW_HTTP_WEBHOOKS`). Errors name the destination and key,
+    /// never a value.
+    pub async fn resolve_rules(
+        &self,
+        rules: &RulesConfig,
+        store: &mut SecretStore,
+        sns: Option<aws_sdk_sns::Client>,
+    ) -> Result<Vec<Destination>, SetupError> {
+        let client = http_client(&self.http).map_err(|p| setup_err("webhooks", p))?;
+        let mut out = Vec::with_capacity(rules.destinations().len());
+        for d in rules.destinations() {
+            let at = |key: &str| format!("{}: destinations.{}.{key}", rules.origin(), d.name);
+            let mut fetch = async |key: &str, r: &SecretRef| -> Result<Secret, SetupError> {
+                store
+                    .resolve(r)
+                    .await
+                    .map_err(|e| setup_err(at(key), e.to_string()))
+            };
+            let (kind, url, routing_key, signing_secret, headers) = match &d.kind {
+                RulesKind::Sns { topic_arn, format } => {
+                    let client = sns.clone().ok_or_else(|| {
+                        setup_err(
+                            at("topic_arn"),
+                            "an SNS client is needed (AWS configuration)",
+                        )
+                    })?;
+                    out.push(Destination::Sns(
+                        SnsDestination::new(client, topic_arn.clone(), *format)
+                            .with_name(d.name.clone()),
+                    ));
+                    continue;
+                }
+                RulesKind::Slack { url } => (
+                    WebhookKind::Slack,
+                    fetch("url", url).await?,
+                    None,
+                    None,
+                    Vec::new(),
+                ),
+                RulesKind::Teams { url } => (
+                    WebhookKind::Teams,
+                    fetch("url", url).await?,
+                    None,
+                    None,
+                    Vec::new(),
+                ),
+                RulesKind::PagerDuty { routing_key } => (
+                    WebhookKind::PagerDuty,
+                    Secret::new(&self.pagerduty_events_url),
+                    Some(fetch("routing_key", routing_key).await?),
+                    None,
+                    Vec::new(),
+                ),
+                RulesKind::Webhook {
+                    url,
+                    signing_secret,
+                    headers,
+                } => {
+                    let url = fetch("url", url).await?;
+                    let signing = match signing_secret {
+                        Some(r) => Some(fetch("signing_secret", r).await?),
+                        None => None,
+                    };
+                    let mut resolved = Vec::with_capacity(headers.len());
+                    for (name, value) in headers {
+                        let v = match value {
+                            HeaderValue::Literal(v) => Secret::new(v),
+                            HeaderValue::Secret(r) => fetch(&format!("headers.{name}"), r).await?,
+                        };
+                        resolved.push((name.clone(), v));
+                    }
+                    (WebhookKind::Generic, url, None, signing, resolved)
+                }
+            };
+            let mut limits = kind.default_limits();
+            if let Some(c) = d.concurrency {
+                limits.concurrency = c as usize;
+            }
+            if let Some(r) = d.rate_per_second {
+                limits.rate_per_second = Some(r);
+            }
+            let t = WebhookTarget {
+                name: d.name.clone(),
+                kind,
+                url,
+                routing_key,
+                signing_secret,
+                headers,
+                limits,
+            };
+            t.validate(self.allow_http).map_err(|p| {
+                setup_err(
+                    at(if kind == WebhookKind::PagerDuty {
+                        "routing_key"
+                    } else {
+                        "url"
+                    }),
+                    p,
+                )
+            })?;
+            out.push(Destination::Webhook(WebhookDestination::new(
+                t,
+                client.clone(),
+                self.http,
+            )));
+        }
+        Ok(out)
+    }
+}
+
+/// Where the rules file is: `RULES_CONFIG` (Lambda) or `process --config`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RulesLocation {
+    /// A local file.
+    File(std::path::PathBuf),
+    /// An S3 object, `s3://BUCKET/KEY`.
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+    },
+    /// An SSM parameter, `ssm:NAME` or its ARN (a SecureString is decrypted).
+    Ssm(String),
+}
+
+/// Largest rules file read from anywhere.
+pub const MAX_RULES_BYTES: usize = 1024 * 1024;
+
+impl std::fmt::Display for RulesLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RulesLocation::File(p) => write!(f, "{}", p.display()),
+            RulesLocation::S3 { bucket, key } => write!(f, "s3://{bucket}/{key}"),
+            RulesLocation::Ssm(name) => write!(f, "ssm:{name}"),
+        }
+    }
+}
+
+impl RulesLocation {
+    /// `s3://BUCKET/KEY`, `ssm:NAME`, an SSM parameter ARN, or a path.
+    pub fn parse(s: &str) -> Result<RulesLocation, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err("is empty: give a path, s3://BUCKET/KEY or ssm:NAME".into());
+        }
+        if let Some(rest) = s.strip_prefix("s3://") {
+            return match rest.split_once('/') {
+                Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => {
+                    Ok(RulesLocation::S3 {
+                        bucket: bucket.to_owned(),
+                        key: key.to_owned(),
+                    })
+                }
+                _ => Err(format!("{s:?} is not s3://BUCKET/KEY")),
+            };
+        }
+        if let Some(name) = s.strip_prefix("ssm:") {
+            if name.is_empty() {
+                return Err("ssm: needs a parameter name, e.g. ssm:/guardduty-alerts/rules".into());
+            }
+            return Ok(RulesLocation::Ssm(name.to_owned()));
+        }
+        if s.starts_with("arn:") && s.contains(":ssm:") && s.contains(":parameter/") {
+            return Ok(RulesLocation::Ssm(s.to_owned()));
+        }
+        Ok(RulesLocation::File(s.into()))
+    }
+
+    /// Whether reading it needs AWS.
+    pub fn needs_aws(&self) -> bool {
+        !matches!(self, RulesLocation::File(_))
+    }
+
+    /// Reads and checks the rules file. A missing file, a fetch error or every error in the
+    /// file is one message naming the location.
+    pub async fn load(&self, sdk: Option<&aws_config::SdkConfig>) -> Result<RulesConfig, String> {
+        let origin = self.to_string();
+        let text = match self {
+            RulesLocation::File(p) => {
+                let meta = std::fs::metadata(p)
+                    .map_err(|e| format!("{origin}: cannot read the rules file: {e}"))?;
+                if meta.len() > MAX_RULES_BYTES as u64 {
+                    return Err(format!(
+                        "{origin}: {} bytes; a rules file is at most {MAX_RULES_BYTES} bytes",
+                        meta.len()
+                    ));
+                }
+                std::fs::read_to_string(p)
+                    .map_err(|e| format!("{origin}: cannot read the rules file: {e}"))?
+            }
+            RulesLocation::S3 { bucket, key } => {
+                let sdk = sdk.ok_or_else(|| format!("{origin}: no AWS configuration"))?;
+                read_s3_text(&crate::aws::s3_client(sdk), bucket, key)
+                    .await
+                    .map_err(|e| format!("{origin}: {e}"))?
+            }
+            RulesLocation::Ssm(name) => {
+                let sdk = sdk.ok_or_else(|| format!("{origin}: no AWS configuration"))?;
+                let r = SecretRef::Ssm {
+                    name: name.clone(),
+                    key: None,
+                };
+                SecretStore::new(sdk)
+                    .resolve(&r)
+                    .await
+                    .map_err(|e| format!("{origin}: {}", e.problem))?
+                    .expose()
+                    .to_owned()
+            }
+        };
+        RulesConfig::from_toml_str(&text, &origin).map_err(|e| e.to_string())
+    }
+}
+
+async fn read_s3_text(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<String, String> {
+    use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+    let out = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| match e.code() {
+            Some("NoSuchKey" | "NoSuchBucket") => "the object does not exist".to_owned(),
+            Some("AccessDenied") => {
+                "access denied: the role needs s3:GetObject on the rules object (and kms:Decrypt on its key if it is SSE-KMS encrypted)".to_owned()
+            }
+            _ => format!("cannot be read: {}", DisplayErrorContext(&e)),
+        })?;
+    let mut body = out.body;
+    let mut buf = Vec::new();
+    while let Some(chunk) = body
+        .try_next()
+        .await
+        .map_err(|e| format!("reading it broke off: {e}"))?
+    {
+        if buf.len() + chunk.len() > MAX_RULES_BYTES {
+            return Err(format!(
+                "more than {MAX_RULES_BYTES} bytes; a rules file is at most that"
+            ));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    String::from_utf8(buf).map_err(|_| "is not UTF-8 text".to_owned())
 }
 
 fn target(kind: WebhookKind, url: Secret) -> WebhookTarget {

@@ -1,9 +1,11 @@
-//! The decision for one finding: alert, or suppress with a stated reason. Pure.
+//! The decision for one finding: alert (to every destination, or where a rules file routes
+//! it), or suppress with a stated reason. Pure.
 
 use serde::Serialize;
 
 use crate::classify::{Classification, MinSeverity};
 use crate::finding::Finding;
+use crate::rules::{Action, DecidedBy, NO_RULE_MATCHED, RulesConfig};
 
 /// Why a finding does not become an alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -33,27 +35,147 @@ impl Reason {
 
 /// What happens to one finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    /// Send an alert.
+pub enum Decision<'c> {
+    /// Send an alert to every configured destination (no rules file).
     Alert,
-    /// Do not alert, for this reason.
+    /// Send an alert where a rules file says (see [`crate::rules`]).
+    Routed {
+        /// The deciding rule, or the file's default.
+        by: DecidedBy<'c>,
+        /// Indices into [`RulesConfig::destinations`].
+        to: &'c [usize],
+        /// Into each destination's digest, never individually (`action = "digest"`).
+        digest: bool,
+    },
+    /// Do not alert, for this reason (the default policy).
     Suppressed(Reason),
+    /// Do not alert: a rule (or the file's default) says so.
+    RuleSuppressed {
+        /// The deciding rule, or the file's default.
+        by: DecidedBy<'c>,
+        /// The rule's `reason`, or [`crate::rules::NO_RULE_MATCHED`].
+        reason: &'c str,
+    },
 }
 
-impl Decision {
+impl<'c> Decision<'c> {
     /// `alert` or `suppressed`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Decision::Alert => "alert",
-            Decision::Suppressed(_) => "suppressed",
+        if self.is_alert() {
+            "alert"
+        } else {
+            "suppressed"
         }
     }
 
-    /// The reason, for a suppressed finding.
-    pub fn reason(self) -> Option<Reason> {
+    /// Whether an alert is sent.
+    pub fn is_alert(self) -> bool {
+        matches!(self, Decision::Alert | Decision::Routed { .. })
+    }
+
+    /// Why no alert is sent (`None` for alerts): the policy's reason name or the rule's
+    /// `reason` text.
+    pub fn reason(self) -> Option<&'c str> {
         match self {
-            Decision::Alert => None,
-            Decision::Suppressed(r) => Some(r),
+            Decision::Alert | Decision::Routed { .. } => None,
+            Decision::Suppressed(r) => Some(r.as_str()),
+            Decision::RuleSuppressed { reason, .. } => Some(reason),
+        }
+    }
+
+    /// The key a suppressed finding is counted under in the summary and metrics: the
+    /// policy's reason, the suppressing rule's name, or `no_rule_matched`.
+    pub fn suppression_key(self) -> Option<&'c str> {
+        match self {
+            Decision::Alert | Decision::Routed { .. } => None,
+            Decision::Suppressed(r) => Some(r.as_str()),
+            Decision::RuleSuppressed {
+                by: DecidedBy::Rule { name, .. },
+                ..
+            } => Some(name),
+            Decision::RuleSuppressed {
+                by: DecidedBy::Default,
+                ..
+            } => Some(NO_RULE_MATCHED),
+        }
+    }
+
+    /// The rule that decided (`default` when no rule matched), with a rules file.
+    pub fn rule(self) -> Option<&'c str> {
+        match self {
+            Decision::Routed { by, .. } | Decision::RuleSuppressed { by, .. } => Some(match by {
+                DecidedBy::Rule { name, .. } => name,
+                DecidedBy::Default => "default",
+            }),
+            Decision::Alert | Decision::Suppressed(_) => None,
+        }
+    }
+}
+
+/// Decides findings: the default [`Policy`] or a rules file.
+pub trait Decide: Sync {
+    /// Decides one finding.
+    fn decide<'c>(&'c self, f: &Finding<'_>, c: &Classification<'_>) -> Decision<'c>;
+
+    /// The rules file, when decisions come from one.
+    fn rules(&self) -> Option<&RulesConfig> {
+        None
+    }
+}
+
+impl Decide for Policy {
+    fn decide<'c>(&'c self, f: &Finding<'_>, c: &Classification<'_>) -> Decision<'c> {
+        Policy::decide(self, f, c)
+    }
+}
+
+impl Decide for RulesConfig {
+    fn decide<'c>(&'c self, f: &Finding<'_>, c: &Classification<'_>) -> Decision<'c> {
+        let o = self.evaluate(f, c);
+        match o.action {
+            Action::Route(to) => Decision::Routed {
+                by: o.decided_by,
+                to,
+                digest: false,
+            },
+            Action::Digest(to) => Decision::Routed {
+                by: o.decided_by,
+                to,
+                digest: true,
+            },
+            Action::Suppress(reason) => Decision::RuleSuppressed {
+                by: o.decided_by,
+                reason,
+            },
+        }
+    }
+
+    fn rules(&self) -> Option<&RulesConfig> {
+        Some(self)
+    }
+}
+
+/// What decides findings in a run: the default policy, or a rules file.
+#[derive(Debug, Clone)]
+pub enum Decider {
+    /// `MIN_SEVERITY`, `INCLUDE_SAMPLES`, `INCLUDE_ARCHIVED`.
+    Policy(Policy),
+    /// A rules file.
+    Rules(Box<RulesConfig>),
+}
+
+impl Decide for Decider {
+    fn decide<'c>(&'c self, f: &Finding<'_>, c: &Classification<'_>) -> Decision<'c> {
+        match self {
+            Decider::Policy(p) => Policy::decide(p, f, c),
+            Decider::Rules(r) => Decide::decide(&**r, f, c),
+        }
+    }
+
+    fn rules(&self) -> Option<&RulesConfig> {
+        match self {
+            Decider::Policy(_) => None,
+            Decider::Rules(r) => Some(r),
         }
     }
 }
@@ -73,7 +195,7 @@ pub struct Policy {
 
 impl Policy {
     /// Decides one finding.
-    pub fn decide(&self, f: &Finding<'_>, c: &Classification<'_>) -> Decision {
+    pub fn decide(&self, f: &Finding<'_>, c: &Classification<'_>) -> Decision<'static> {
         if c.archived && !self.include_archived {
             Decision::Suppressed(Reason::Archived)
         } else if c.sample && !self.include_samples {

@@ -16,8 +16,9 @@ use serde_json::{Value, json};
 use tracing::{error, info, warn};
 
 use crate::classify::MinSeverity;
+use crate::config::RulesLocation;
 use crate::config::{DestinationsConfig, SetupError};
-use crate::decision::Policy;
+use crate::decision::{Decide, Decider, Policy};
 use crate::delivery::{Deliveries, Destination, DestinationCounts, counts_by_destination};
 use crate::export::ReaderOptions;
 use crate::pipeline::{Output, Record, SourceError, Stats, process_source};
@@ -77,11 +78,16 @@ pub struct Config {
     pub reader: ReaderOptions,
     /// `METRICS_NAMESPACE` (default `GuardDutyAlerts`); `METRICS=off` disables EMF output.
     pub metrics_namespace: Option<String>,
+    /// `RULES_CONFIG`: a rules file (path, `s3://BUCKET/KEY`, `ssm:NAME`). With one, the rules
+    /// decide and route every finding, and the file names the destinations; `MIN_SEVERITY`,
+    /// `INCLUDE_SAMPLES`, `INCLUDE_ARCHIVED` and the destination variables (`SNS_TOPIC_ARN`,
+    /// `WEBHOOK_SECRET`, …) are not used (the HTTP settings still are).
+    pub rules: Option<RulesLocation>,
 }
 
 /// The function's own settings (the destinations' are
 /// [`crate::config::DESTINATION_ENV_VARS`]).
-const OWN_ENV_VARS: [&str; 7] = [
+const OWN_ENV_VARS: [&str; 8] = [
     "MIN_SEVERITY",
     "INCLUDE_SAMPLES",
     "INCLUDE_ARCHIVED",
@@ -89,11 +95,12 @@ const OWN_ENV_VARS: [&str; 7] = [
     "MAX_DECOMPRESSED_BYTES",
     "METRICS_NAMESPACE",
     "METRICS",
+    "RULES_CONFIG",
 ];
 
 /// Every environment variable the function reads. The SAM template sets only variables from
 /// this list.
-pub const ENV_VARS: [&str; 21] = concat(crate::config::DESTINATION_ENV_VARS, OWN_ENV_VARS);
+pub const ENV_VARS: [&str; 22] = concat(crate::config::DESTINATION_ENV_VARS, OWN_ENV_VARS);
 
 /// `a` then `b` (`C` must be their total length, checked at compile time).
 const fn concat<const A: usize, const B: usize, const C: usize>(
@@ -148,7 +155,11 @@ impl Config {
             value: value.to_owned(),
             expected: expected.to_owned(),
         };
-        let destinations = DestinationsConfig::from_lookup(&get)?;
+        let rules = match get("RULES_CONFIG").filter(|v| !v.trim().is_empty()) {
+            None => None,
+            Some(v) => Some(RulesLocation::parse(&v).map_err(|e| bad("RULES_CONFIG", &v, &e))?),
+        };
+        let destinations = DestinationsConfig::from_lookup_with(&get, rules.is_none())?;
         let min_severity = match get("MIN_SEVERITY") {
             None => MinSeverity::default(),
             Some(v) => v.parse().map_err(|_| {
@@ -201,6 +212,7 @@ impl Config {
             },
             reader,
             metrics_namespace: metrics_on.then_some(namespace),
+            rules,
         })
     }
 }
@@ -220,8 +232,10 @@ pub struct App {
     pub config: Config,
     /// Opens S3 objects.
     pub opener: S3Opener,
-    /// Where alerts go.
+    /// Where alerts go (with a rules file, its destinations in its order).
     pub destinations: Vec<Destination>,
+    /// The policy from the environment, or the rules file.
+    pub decider: Decider,
 }
 
 impl App {
@@ -229,17 +243,40 @@ impl App {
     /// per cold start). An error names the setting at fault, never a secret.
     pub async fn new(config: Config, sdk: &aws_config::SdkConfig) -> Result<App, SetupError> {
         let opener = S3Opener::new(crate::aws::s3_client(sdk));
-        let destinations = config
-            .destinations
-            .resolve(
-                &mut SecretStore::new(sdk),
-                Some(crate::aws::sns_client(sdk)),
-            )
-            .await?;
+        let mut store = SecretStore::new(sdk);
+        let sns = Some(crate::aws::sns_client(sdk));
+        let (destinations, decider) = match &config.rules {
+            None => (
+                config.destinations.resolve(&mut store, sns).await?,
+                Decider::Policy(config.policy),
+            ),
+            Some(location) => {
+                let rules = location
+                    .load(Some(sdk))
+                    .await
+                    .map_err(|problem| SetupError {
+                        setting: "RULES_CONFIG".into(),
+                        problem,
+                    })?;
+                for w in rules.warnings() {
+                    warn!(warning = %w, "rules file");
+                }
+                if config.destinations.has_destinations() {
+                    info!(rules = %location, "the destination variables (SNS_TOPIC_ARN, WEBHOOK_SECRET, ...) are not used: the rules file names the destinations");
+                }
+                let destinations = config
+                    .destinations
+                    .resolve_rules(&rules, &mut store, sns)
+                    .await?;
+                info!(rules = %location, summary = %rules.summary(), "rules loaded");
+                (destinations, Decider::Rules(Box::new(rules)))
+            }
+        };
         Ok(App {
             config,
             opener,
             destinations,
+            decider,
         })
     }
 }
@@ -299,8 +336,12 @@ pub struct InvocationSummary {
     /// The pipeline's account: findings, alerts, suppressed, rejected.
     #[serde(flatten)]
     pub stats: Stats,
-    /// Deliveries that succeeded (an alert sent to two destinations counts twice).
+    /// Alerts sent individually (an alert sent to two destinations counts twice).
     pub alerts_sent: u64,
+    /// Digests sent (rules file only).
+    pub digests_sent: u64,
+    /// Alerts delivered inside digests.
+    pub digested_alerts: u64,
     /// Deliveries that failed after retries or were not attempted in time.
     pub delivery_failures: u64,
     /// Sent and failed, per destination.
@@ -372,15 +413,19 @@ pub async fn handle_until(
         for obj in objects {
             summary.objects += 1;
             let src = SourceRef::S3(obj);
+            let inner = match app.decider.rules() {
+                None => Deliveries::new(&app.destinations, deadline),
+                Some(rules) => Deliveries::routed(&app.destinations, rules, deadline),
+            };
             let mut out = Metered {
-                inner: Deliveries::new(&app.destinations, deadline),
+                inner,
                 lag: &mut lag,
             };
             let result = process_source(
                 &src,
                 &app.opener,
                 &app.config.reader,
-                &app.config.policy,
+                &app.decider,
                 &mut out,
                 &mut summary.stats,
             )
@@ -389,6 +434,8 @@ pub async fn handle_until(
             for (name, c) in counts_by_destination(&reports) {
                 let total = summary.deliveries.entry(name).or_default();
                 total.sent += c.sent;
+                total.digests += c.digests;
+                total.digested_alerts += c.digested_alerts;
                 total.failed += c.failed;
             }
             let mut report = crate::delivery::DeliveryReport::default();
@@ -396,6 +443,8 @@ pub async fn handle_until(
                 report.add(r);
             }
             summary.alerts_sent += report.sent;
+            summary.digests_sent += report.digests_sent;
+            summary.digested_alerts += report.digested_alerts;
             summary.findings_truncated += report.truncated;
             if !report.failed.is_empty() {
                 unit_failed = true;
@@ -500,6 +549,8 @@ pub fn emf(namespace: &str, s: &InvocationSummary, elapsed: Duration, timestamp_
         );
     }
     values.insert("AlertsSent", (s.alerts_sent as f64, "Count"));
+    values.insert("DigestsSent", (s.digests_sent as f64, "Count"));
+    values.insert("DigestedAlerts", (s.digested_alerts as f64, "Count"));
     values.insert("Suppressed", (s.stats.suppressed.total() as f64, "Count"));
     values.insert("RejectedLines", (s.stats.rejected.total() as f64, "Count"));
     values.insert("DeliveryFailures", (s.delivery_failures as f64, "Count"));

@@ -7,7 +7,8 @@ use std::time::Instant;
 use clap::{Parser, Subcommand, ValueEnum};
 use guardduty_alerts::classify::MinSeverity;
 use guardduty_alerts::config::DestinationsConfig;
-use guardduty_alerts::decision::Policy;
+use guardduty_alerts::config::RulesLocation;
+use guardduty_alerts::decision::{Decide, Decider, Policy};
 use guardduty_alerts::delivery::{Deliveries, Destination, DryRun};
 use guardduty_alerts::export::ReaderOptions;
 use guardduty_alerts::output::{JsonLines, Text};
@@ -56,6 +57,13 @@ struct ProcessArgs {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
 
+    /// Routing rules (TOML, see docs/rules.md): a path, s3://BUCKET/KEY or ssm:NAME. The rules
+    /// decide every finding (the output names the deciding rule) and name the destinations
+    /// used by --deliver and --dry-run.
+    #[arg(long, value_name = "RULES", value_parser = RulesLocation::parse,
+          conflicts_with_all = ["min_severity", "include_samples", "include_archived"])]
+    config: Option<RulesLocation>,
+
     /// Alert on findings at or above this severity: a number (0-10) or low, medium, high,
     /// critical.
     #[arg(long, value_name = "N|LABEL", default_value = "medium", value_parser = parse_min_severity)]
@@ -77,15 +85,17 @@ struct ProcessArgs {
     #[arg(long, value_name = "BYTES", default_value_t = ReaderOptions::default().max_decompressed_bytes)]
     max_decompressed_bytes: u64,
 
-    /// Also deliver the alerts to the destinations configured in the environment, exactly as
-    /// the Lambda function does (SNS_TOPIC_ARN, WEBHOOK_SECRET, SLACK_WEBHOOK_URL, … — see the
-    /// README). Exit status 1 when a delivery failed.
+    /// Also deliver the alerts to the destinations configured in the environment (or in the
+    /// --config file), exactly as the Lambda function does (SNS_TOPIC_ARN, WEBHOOK_SECRET,
+    /// SLACK_WEBHOOK_URL, … — see the README). Exit status 1 when a delivery failed.
     #[arg(long, conflicts_with = "dry_run")]
     deliver: bool,
 
     /// Send nothing: for each alert and configured destination, print (as one JSON line) the
     /// exact payload that would be sent, with webhook URLs, routing keys, signing secrets and
     /// header values shown as ***. Secrets are still fetched, to check that they resolve.
+    /// With --config, each line names the deciding rule, digests are shown as they would be
+    /// sent, and each suppressed finding gets a line with its rule and reason.
     #[arg(long)]
     dry_run: bool,
 }
@@ -149,7 +159,8 @@ async fn process(args: ProcessArgs) -> ExitCode {
     let needs_s3 = args.sources.iter().any(|s| matches!(s, SourceRef::S3(_)));
     let delivering = args.deliver || args.dry_run;
     let dest_config = if delivering {
-        match DestinationsConfig::from_lookup(|k| std::env::var(k).ok()) {
+        match DestinationsConfig::from_lookup_with(|k| std::env::var(k).ok(), args.config.is_none())
+        {
             Ok(c) => Some(c),
             Err(e) => {
                 eprintln!("guardduty-alerts: {e}");
@@ -159,8 +170,11 @@ async fn process(args: ProcessArgs) -> ExitCode {
     } else {
         None
     };
-    // The default credential chain and region; AWS_ENDPOINT_URL is honoured.
+    // The default credential chain and region; AWS_ENDPOINT_URL is honoured. (A rules file's
+    // destinations may be SNS topics or secrets: with --config and delivery, AWS is set up.)
     let sdk = if needs_s3
+        || args.config.as_ref().is_some_and(RulesLocation::needs_aws)
+        || (delivering && args.config.is_some())
         || dest_config
             .as_ref()
             .is_some_and(DestinationsConfig::needs_aws)
@@ -169,9 +183,43 @@ async fn process(args: ProcessArgs) -> ExitCode {
     } else {
         None
     };
-    let destinations = match &dest_config {
-        None => Vec::new(),
-        Some(c) => {
+    let decider = match &args.config {
+        None => Decider::Policy(policy),
+        Some(location) => match location.load(sdk.as_ref()).await {
+            Ok(rules) => {
+                for w in rules.warnings() {
+                    eprintln!("warning: {w}");
+                }
+                Decider::Rules(Box::new(rules))
+            }
+            Err(e) => {
+                eprintln!("guardduty-alerts: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let destinations = match (&dest_config, decider.rules()) {
+        (None, _) => Vec::new(),
+        (Some(c), Some(rules)) => {
+            let mut store = sdk
+                .as_ref()
+                .map_or_else(SecretStore::env_only, SecretStore::new);
+            match c
+                .resolve_rules(
+                    rules,
+                    &mut store,
+                    sdk.as_ref().map(guardduty_alerts::aws::sns_client),
+                )
+                .await
+            {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("guardduty-alerts: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        (Some(c), None) => {
             let mut store = sdk
                 .as_ref()
                 .map_or_else(SecretStore::env_only, SecretStore::new);
@@ -193,7 +241,7 @@ async fn process(args: ProcessArgs) -> ExitCode {
     let run = Run {
         args: &args,
         opts: &opts,
-        policy: &policy,
+        decider: &decider,
         destinations: &destinations,
     };
     let outcome = match &sdk {
@@ -210,8 +258,9 @@ async fn process(args: ProcessArgs) -> ExitCode {
     }
     if args.deliver {
         eprintln!(
-            "delivered {} alert(s) to {} destination(s), {} failed",
+            "delivered {} alert(s) and {} digest(s) to {} destination(s), {} failed",
             outcome.sent,
+            outcome.digests,
             destinations.len(),
             outcome.undelivered
         );
@@ -228,6 +277,7 @@ struct Outcome {
     stats: Stats,
     failed_sources: usize,
     sent: u64,
+    digests: u64,
     undelivered: usize,
 }
 
@@ -235,7 +285,7 @@ struct Outcome {
 struct Run<'a> {
     args: &'a ProcessArgs,
     opts: &'a ReaderOptions,
-    policy: &'a Policy,
+    decider: &'a Decider,
     destinations: &'a [Destination],
 }
 
@@ -243,7 +293,10 @@ impl Run<'_> {
     async fn with_opener<P: Opener>(&self, opener: &P) -> Outcome {
         let stdout = BufWriter::with_capacity(256 * 1024, io::stdout());
         if self.args.dry_run {
-            let mut out = DryRun::new(self.destinations, stdout);
+            let mut out = match self.decider.rules() {
+                None => DryRun::new(self.destinations, stdout),
+                Some(rules) => DryRun::routed(self.destinations, rules, stdout),
+            };
             return self.sources(opener, &mut out).await;
         }
         match self.args.format {
@@ -258,10 +311,15 @@ impl Run<'_> {
             let mut print = print;
             return self.sources(opener, &mut print).await;
         }
-        let mut both = (print, Deliveries::new(self.destinations, None));
+        let deliveries = match self.decider.rules() {
+            None => Deliveries::new(self.destinations, None),
+            Some(rules) => Deliveries::routed(self.destinations, rules, None),
+        };
+        let mut both = (print, deliveries);
         let mut outcome = self.sources(opener, &mut both).await;
         for (_, report) in both.1.into_reports() {
             outcome.sent += report.sent;
+            outcome.digests += report.digests_sent;
             outcome.undelivered += report.failed.len();
             for u in &report.failed {
                 error!(destination = %u.destination, finding_id = %u.finding_id, finding_type = %u.finding_type, reason = %u.reason, "alert not delivered");
@@ -276,7 +334,7 @@ impl Run<'_> {
         let mut failed_sources = 0;
         for src in &self.args.sources {
             if let Err(e) =
-                process_source(src, opener, self.opts, self.policy, out, &mut stats).await
+                process_source(src, opener, self.opts, self.decider, out, &mut stats).await
             {
                 failed_sources += 1;
                 if is_broken_pipe(&e) {
@@ -290,6 +348,7 @@ impl Run<'_> {
             stats,
             failed_sources,
             sent: 0,
+            digests: 0,
             undelivered: 0,
         }
     }

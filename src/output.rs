@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::classify::SeverityLabel;
+use crate::decision::Decision;
 use crate::pipeline::{Output, Record};
 
 /// The `--format json` record: one object per finding read. Its keys are a contract that
@@ -33,6 +34,9 @@ pub struct JsonRecord<'a> {
     pub artifact: Option<&'a str>,
     /// Account, from the finding body.
     pub account_id: Option<&'a str>,
+    /// The account's name from the rules file (absent without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_name: Option<&'a str>,
     /// Region, from the finding body.
     pub region: Option<&'a str>,
     /// `resource.resourceType`.
@@ -56,7 +60,16 @@ pub struct JsonRecord<'a> {
     /// `alert` or `suppressed`.
     pub decision: &'static str,
     /// Why suppressed; null for alerts.
-    pub reason: Option<&'static str>,
+    pub reason: Option<&'a str>,
+    /// The rule that decided (`default` when none matched); absent without a rules file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<&'a str>,
+    /// Where a rules file routes the alert (destination names); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destinations: Option<Vec<&'a str>>,
+    /// `true` when a rule sends the alert into a digest only; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest_only: Option<bool>,
     /// GuardDuty console link.
     pub console_url: Option<&'a str>,
     /// Where it was read.
@@ -82,6 +95,7 @@ impl<'a> JsonRecord<'a> {
             detection_mechanism: c.kind.detection_mechanism,
             artifact: c.kind.artifact,
             account_id: c.account_id,
+            account_name: r.account_name,
             region: c.region,
             resource_type: c.resource_type,
             resource: c.resource.as_deref(),
@@ -96,7 +110,21 @@ impl<'a> JsonRecord<'a> {
             sample: c.sample,
             archived: c.archived,
             decision: r.decision.as_str(),
-            reason: r.decision.reason().map(|r| r.as_str()),
+            reason: r.decision.reason(),
+            rule: r.decision.rule(),
+            destinations: match (r.decision, r.rules) {
+                (Decision::Routed { to, .. }, Some(rules)) => Some(
+                    to.iter()
+                        .filter_map(|i| rules.destinations().get(*i))
+                        .map(|d| d.name.as_str())
+                        .collect(),
+                ),
+                _ => None,
+            },
+            digest_only: match r.decision {
+                Decision::Routed { digest: true, .. } => Some(true),
+                _ => None,
+            },
             console_url: c.console_url.as_deref(),
             source: r.source,
             line: r.line,
@@ -153,7 +181,7 @@ impl<W: Write> Text<W> {
 
 impl<W: Write + Send> Output for Text<W> {
     fn record(&mut self, r: &Record<'_>) -> io::Result<()> {
-        if r.decision.reason().is_some() {
+        if !r.decision.is_alert() {
             return Ok(());
         }
         write_text_alert(&mut self.out, r)
@@ -178,7 +206,16 @@ pub fn write_text_alert(out: &mut impl Write, r: &Record<'_>) -> io::Result<()> 
         crate::classify::format_severity(j.severity)
     )?;
     writeln!(out, "  {}", s(j.title))?;
-    writeln!(out, "  account {}  region {}", s(j.account_id), s(j.region))?;
+    match j.account_name {
+        Some(name) => writeln!(
+            out,
+            "  account {} ({})  region {}",
+            s(j.account_id),
+            terminal_safe(name),
+            s(j.region)
+        )?,
+        None => writeln!(out, "  account {}  region {}", s(j.account_id), s(j.region))?,
+    }
     writeln!(out, "  resource {}: {}", s(j.resource_type), s(j.resource))?;
     let count = j.count.map_or_else(|| "-".to_owned(), |c| c.to_string());
     writeln!(
@@ -188,6 +225,14 @@ pub fn write_text_alert(out: &mut impl Write, r: &Record<'_>) -> io::Result<()> 
         s(j.last_seen)
     )?;
     writeln!(out, "  {}", s(j.console_url))?;
+    if let (Some(rule), Some(dests)) = (j.rule, &j.destinations) {
+        let how = if j.digest_only == Some(true) {
+            "digest for"
+        } else {
+            "to"
+        };
+        writeln!(out, "  rule {rule}: {how} {}", dests.join(", "))?;
+    }
     writeln!(out)
 }
 

@@ -1,6 +1,7 @@
 //! The pipeline for one source: open -> read export -> classify -> decide -> output, with an
 //! account of everything that happened in [`Stats`].
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
@@ -10,9 +11,10 @@ use serde::Serialize;
 use tracing::{debug, warn};
 
 use crate::classify::{Classification, SeverityLabel, classify};
-use crate::decision::{Decision, Policy, Reason};
+use crate::decision::{Decide, Decision, Reason};
 use crate::export::{ReadError, ReaderOptions, RecordSink, RejectReason, Rejection, read_export};
 use crate::finding::Finding;
+use crate::rules::RulesConfig;
 use crate::source::{OpenError, Opener, SourceRef};
 
 /// Rejected lines logged one by one per source; the rest are counted and summed up in one line.
@@ -30,9 +32,13 @@ pub struct Record<'r> {
     /// Its classification.
     pub class: &'r Classification<'r>,
     /// The decision.
-    pub decision: Decision,
+    pub decision: Decision<'r>,
     /// The line as read, for forwarding.
     pub raw: &'r str,
+    /// The account's name from the rules file's `[accounts]`, if any.
+    pub account_name: Option<&'r str>,
+    /// The rules file that decided, if any (destination names for [`Decision::Routed`]).
+    pub rules: Option<&'r RulesConfig>,
 }
 
 /// Where decided findings go: stdout in the CLI, a destination in the Lambda.
@@ -75,18 +81,24 @@ impl<A: Output + Send, B: Output + Send> Output for (A, B) {
     }
 }
 
-/// Counts by a fixed set of keys, serialised as a JSON object with every key present.
+/// Counts by key, serialised as a JSON object. The fixed keys (severity labels, reasons) are
+/// always present; others (rule names) appear once counted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Counts(pub BTreeMap<&'static str, u64>);
+pub struct Counts(pub BTreeMap<Cow<'static, str>, u64>);
 
 impl Counts {
     fn with_keys(keys: impl IntoIterator<Item = &'static str>) -> Self {
-        Counts(keys.into_iter().map(|k| (k, 0)).collect())
+        Counts(keys.into_iter().map(|k| (Cow::Borrowed(k), 0)).collect())
     }
 
-    /// Adds one to `key`.
-    pub fn bump(&mut self, key: &'static str) {
-        *self.0.entry(key).or_default() += 1;
+    /// Adds one to `key` (allocates only the first time a key that is not fixed is seen).
+    pub fn bump(&mut self, key: &str) {
+        match self.0.get_mut(key) {
+            Some(n) => *n += 1,
+            None => {
+                self.0.insert(Cow::Owned(key.to_owned()), 1);
+            }
+        }
     }
 
     /// The count for `key`.
@@ -101,7 +113,7 @@ impl Counts {
 
     fn add(&mut self, other: &Counts) {
         for (k, v) in &other.0 {
-            *self.0.entry(k).or_default() += v;
+            *self.0.entry(k.clone()).or_default() += v;
         }
     }
 }
@@ -202,11 +214,11 @@ pub enum SourceError {
 
 /// Processes one source into `out`, adding to `stats`. A failure of this source is returned
 /// (and counted) but leaves `stats` holding everything read before it.
-pub async fn process_source<P: Opener, O: Output>(
+pub async fn process_source<P: Opener, D: Decide + ?Sized, O: Output>(
     src: &SourceRef,
     opener: &P,
     opts: &ReaderOptions,
-    policy: &Policy,
+    decider: &D,
     out: &mut O,
     stats: &mut Stats,
 ) -> Result<(), SourceError> {
@@ -221,7 +233,7 @@ pub async fn process_source<P: Opener, O: Output>(
     };
     let mut sink = Processor {
         source: &name,
-        policy,
+        decider,
         out,
         stats: Stats::default(),
     };
@@ -278,25 +290,26 @@ pub async fn process_source<P: Opener, O: Output>(
 }
 
 /// Classifies and decides each finding, counts everything, hands records to the output.
-struct Processor<'a, O> {
+struct Processor<'a, D: ?Sized, O> {
     source: &'a str,
-    policy: &'a Policy,
+    decider: &'a D,
     out: &'a mut O,
     stats: Stats,
 }
 
-impl<O: Output> RecordSink for Processor<'_, O> {
+impl<D: Decide + ?Sized, O: Output> RecordSink for Processor<'_, D, O> {
     fn finding(&mut self, line: u64, finding: &Finding<'_>, raw: &str) -> io::Result<()> {
         let class = classify(finding);
-        let decision = self.policy.decide(finding, &class);
+        let decision = self.decider.decide(finding, &class);
         self.stats.findings += 1;
-        match decision {
-            Decision::Alert => {
+        match decision.suppression_key() {
+            None => {
                 self.stats.alerts += 1;
                 self.stats.alerts_by_severity.bump(class.label.as_str());
             }
-            Decision::Suppressed(reason) => self.stats.suppressed.bump(reason.as_str()),
+            Some(key) => self.stats.suppressed.bump(key),
         }
+        let rules = self.decider.rules();
         self.out.record(&Record {
             source: self.source,
             line,
@@ -304,6 +317,10 @@ impl<O: Output> RecordSink for Processor<'_, O> {
             class: &class,
             decision,
             raw,
+            account_name: rules
+                .zip(class.account_id)
+                .and_then(|(r, id)| r.account_name(id)),
+            rules,
         })
     }
 

@@ -11,7 +11,9 @@ use tokio::task::JoinSet;
 use tracing::{debug, error, warn};
 
 use crate::alert::{AlertMessage, MessageFormat, SNS_MAX_BYTES, render};
+use crate::classify::SeverityLabel;
 use crate::pipeline::Record;
+use crate::render::digest::{DigestContext, sns_digest};
 
 pub use crate::delivery::{DeliveryReport, Undelivered};
 
@@ -135,6 +137,16 @@ impl SnsOutput<'_> {
         self.pending.push(render(r, self.dest.format));
     }
 
+    /// Queues a digest.
+    pub fn push_digest(&mut self, ctx: &DigestContext<'_>) {
+        self.pending.push(sns_digest(ctx, self.dest.format));
+    }
+
+    /// Drops the queued alerts below Critical (they go into a digest instead).
+    pub fn keep_only_critical(&mut self) {
+        self.pending.retain(|m| m.label == SeverityLabel::Critical);
+    }
+
     /// Publishes everything queued.
     pub async fn send_pending(&mut self) {
         if self.pending.is_empty() {
@@ -170,6 +182,8 @@ impl SnsOutput<'_> {
         match done {
             Ok(outcome) => {
                 self.report.sent += outcome.sent;
+                self.report.digests_sent += outcome.digests_sent;
+                self.report.digested_alerts += outcome.digested_alerts;
                 self.report.truncated += outcome.truncated;
                 if let Some(reason) = outcome.fatal {
                     self.gave_up.get_or_insert(reason);
@@ -185,6 +199,7 @@ impl SnsOutput<'_> {
                     finding_id: "(unknown: publishing task failed)".into(),
                     finding_type: String::new(),
                     reason: e.to_string(),
+                    alerts: 0,
                 });
             }
         }
@@ -197,6 +212,7 @@ impl SnsOutput<'_> {
                 finding_id: m.finding_id,
                 finding_type: m.finding_type,
                 reason: reason.to_owned(),
+                alerts: m.alerts,
             });
         }
     }
@@ -224,6 +240,8 @@ pub fn batches(messages: Vec<AlertMessage>) -> Vec<Vec<AlertMessage>> {
 
 struct BatchOutcome {
     sent: u64,
+    digests_sent: u64,
+    digested_alerts: u64,
     truncated: u64,
     failed: Vec<Undelivered>,
     fatal: Option<String>,
@@ -286,6 +304,8 @@ async fn publish_with_retry(
 ) -> BatchOutcome {
     let mut outcome = BatchOutcome {
         sent: 0,
+        digests_sent: 0,
+        digested_alerts: 0,
         truncated: 0,
         failed: Vec::new(),
         fatal: None,
@@ -323,7 +343,12 @@ async fn publish_with_retry(
             Ok(out) => {
                 for ok in out.successful() {
                     if let Some(i) = ok.id().and_then(|id| id.parse::<usize>().ok()) {
-                        outcome.sent += 1;
+                        if batch[i].digest {
+                            outcome.digests_sent += 1;
+                            outcome.digested_alerts += batch[i].alerts;
+                        } else {
+                            outcome.sent += 1;
+                        }
                         outcome.truncated += u64::from(batch[i].finding_truncated);
                         remaining.retain(|r| *r != i);
                     }
@@ -398,6 +423,7 @@ fn undelivered(dest: &SnsDestination, m: &AlertMessage, reason: String) -> Undel
         finding_id: m.finding_id.clone(),
         finding_type: m.finding_type.clone(),
         reason,
+        alerts: m.alerts,
     }
 }
 
@@ -409,7 +435,6 @@ fn backoff(p: RetryPolicy, retry: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classify::SeverityLabel;
 
     fn msg(size: usize) -> AlertMessage {
         AlertMessage {
@@ -422,6 +447,8 @@ mod tests {
             attributes: Vec::new(),
             group_id: "g".into(),
             dedup_id: "d".into(),
+            digest: false,
+            alerts: 1,
         }
     }
 

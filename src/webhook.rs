@@ -22,9 +22,11 @@ use serde_json::Value;
 use tracing::{debug, warn};
 
 use crate::alert::dedup_id;
+use crate::classify::SeverityLabel;
 use crate::delivery::{DeliveryReport, Undelivered};
 use crate::output::JsonRecord;
 use crate::pipeline::Record;
+use crate::render::digest::DigestContext;
 use crate::render::{self, AlertContext};
 use crate::secret::{REDACTED, Secret, scrub};
 
@@ -221,7 +223,7 @@ fn is_loopback(url: &reqwest::Url) -> bool {
 /// `routing_key` is given (a dry run passes [`Secret::redacted`]).
 pub fn payload(kind: WebhookKind, r: &Record<'_>, routing_key: Option<&Secret>) -> String {
     let j = JsonRecord::new(r);
-    let ctx = AlertContext::new(&j);
+    let ctx = AlertContext::new(&j).with_account_name(r.account_name);
     let v: Value = match kind {
         WebhookKind::Slack => render::slack(&ctx),
         WebhookKind::Teams => render::teams(&ctx),
@@ -633,13 +635,34 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-/// One rendered alert waiting to be sent.
+/// One rendered alert (or digest) waiting to be sent.
 #[derive(Debug)]
 struct Pending {
     finding_id: String,
     finding_type: String,
+    label: SeverityLabel,
     delivery_id: String,
     body: String,
+    /// Alerts it stands for: 1, or a digest's total.
+    alerts: u64,
+    digest: bool,
+}
+
+/// The payload of a digest for a webhook of `kind` (see [`payload`]).
+pub fn digest_payload(
+    kind: WebhookKind,
+    ctx: &DigestContext<'_>,
+    routing_key: Option<&Secret>,
+) -> String {
+    match kind {
+        WebhookKind::Slack => render::slack_digest(ctx).to_string(),
+        WebhookKind::Teams => render::teams_digest(ctx).to_string(),
+        WebhookKind::PagerDuty => {
+            let redacted = Secret::redacted();
+            render::pagerduty_digest(ctx, routing_key.unwrap_or(&redacted)).to_string()
+        }
+        WebhookKind::Generic => render::digest::json_body(ctx),
+    }
 }
 
 /// Gathers the alerts of one source for one webhook and sends them at every flush.
@@ -663,9 +686,31 @@ impl WebhookOutput<'_> {
         self.pending.push_back(Pending {
             finding_id: id.to_owned(),
             finding_type: r.finding.finding_type.get().unwrap_or_default().to_owned(),
+            label: r.class.label,
             delivery_id: dedup_id(id, r.finding.updated_at.get()),
             body,
+            alerts: 1,
+            digest: false,
         });
+    }
+
+    /// Queues a digest.
+    pub fn push_digest(&mut self, ctx: &DigestContext<'_>) {
+        let t = &*self.dest.target;
+        self.pending.push_back(Pending {
+            finding_id: format!("{} ({} alerts)", ctx.id(), ctx.digest.total),
+            finding_type: "digest".to_owned(),
+            label: ctx.top_label(),
+            delivery_id: ctx.id(),
+            body: digest_payload(t.kind, ctx, t.routing_key.as_ref()),
+            alerts: ctx.digest.total as u64,
+            digest: true,
+        });
+    }
+
+    /// Drops the queued alerts below Critical (they go into a digest instead).
+    pub fn keep_only_critical(&mut self) {
+        self.pending.retain(|p| p.label == SeverityLabel::Critical);
     }
 
     /// Sends what is queued, `concurrency` at a time, paced. Returns when the queue is empty,
@@ -689,12 +734,17 @@ impl WebhookOutput<'_> {
             }
             if let Some((item, result)) = self.in_flight.next().await {
                 match result {
+                    Ok(()) if item.digest => {
+                        self.report.digests_sent += 1;
+                        self.report.digested_alerts += item.alerts;
+                    }
                     Ok(()) => self.report.sent += 1,
                     Err(reason) => self.report.failed.push(Undelivered {
                         destination: dest.target.name.clone(),
                         finding_id: item.finding_id,
                         finding_type: item.finding_type,
                         reason,
+                        alerts: item.alerts,
                     }),
                 }
             }

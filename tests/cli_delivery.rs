@@ -86,7 +86,7 @@ async fn deliver_sends_every_alert_and_reports_failures_without_secrets() {
         "all records still printed"
     );
     assert!(
-        stderr.contains("delivered 10 alert(s) to 1 destination(s), 0 failed"),
+        stderr.contains("delivered 10 alert(s) and 0 digest(s) to 1 destination(s), 0 failed"),
         "{stderr}"
     );
     assert_eq!(server.count(), 10);
@@ -103,7 +103,7 @@ async fn deliver_sends_every_alert_and_reports_failures_without_secrets() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("delivered 0 alert(s) to 1 destination(s), 10 failed"),
+        stderr.contains("delivered 0 alert(s) and 0 digest(s) to 1 destination(s), 10 failed"),
         "{stderr}"
     );
     assert_eq!(

@@ -20,6 +20,8 @@ fn with_record<R>(line: &str, f: impl FnOnce(&Record<'_>) -> R) -> R {
         class: &class,
         decision: Decision::Alert,
         raw: line,
+        account_name: None,
+        rules: None,
     };
     f(&record)
 }

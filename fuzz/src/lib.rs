@@ -1046,6 +1046,8 @@ pub fn render(data: &[u8]) -> Result<(), String> {
         class: &class,
         decision,
         raw: &line,
+        account_name: account_name.as_deref(),
+        rules: None,
     };
     let j = JsonRecord::new(&record);
     for name in [None, account_name.as_deref()] {
@@ -1380,6 +1382,8 @@ mod tests {
             class: &class,
             decision: Policy::default().decide(&finding, &class),
             raw: line,
+            account_name: None,
+            rules: None,
         };
         let j = JsonRecord::new(&record);
         let good = alert::render(&record, MessageFormat::Json);

@@ -25,15 +25,16 @@ use std::borrow::Cow;
 
 use crate::output::JsonRecord;
 
+pub mod digest;
 pub mod generic;
 pub mod pagerduty;
 pub mod slack;
 pub mod teams;
 
 pub use generic::{check_generic_invariants, generic};
-pub use pagerduty::{check_pagerduty_invariants, pagerduty, pagerduty_redacted};
-pub use slack::{check_slack_invariants, escape_slack, slack};
-pub use teams::{check_teams_invariants, escape_teams, teams};
+pub use pagerduty::{check_pagerduty_invariants, pagerduty, pagerduty_digest, pagerduty_redacted};
+pub use slack::{check_slack_invariants, escape_slack, slack, slack_digest};
+pub use teams::{check_teams_invariants, escape_teams, teams, teams_digest};
 
 /// Everything a renderer needs about one alert.
 #[derive(Debug, Clone, Copy)]
@@ -291,6 +292,8 @@ pub(crate) mod fixtures {
             class: &class,
             decision: Decision::Alert,
             raw: line,
+            account_name: None,
+            rules: None,
         };
         let j = JsonRecord::new(&record);
         f(&record, &j)
@@ -350,6 +353,7 @@ pub(crate) mod fixtures {
             detection_mechanism: Some(s),
             artifact: Some(s),
             account_id: Some(s),
+            account_name: Some(s),
             region: Some(s),
             resource_type: Some(s),
             resource: Some(s),
@@ -362,6 +366,9 @@ pub(crate) mod fixtures {
             archived: false,
             decision: "alert",
             reason: None,
+            rule: None,
+            destinations: None,
+            digest_only: None,
             console_url: Some(url),
             source: s,
             line: 1,

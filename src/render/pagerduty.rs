@@ -191,6 +191,61 @@ pub fn pagerduty(ctx: &AlertContext<'_>, routing_key: &Secret) -> Value {
     })
 }
 
+/// The Events API v2 `trigger` event of a digest: the headline as summary, the highest band's
+/// severity, the counts and the most severe findings in `custom_details` (cleaned, capped), a
+/// link to each of them, and a `dedup_key` stable per object and destination.
+pub fn pagerduty_digest(ctx: &super::digest::DigestContext<'_>, routing_key: &Secret) -> Value {
+    let d = ctx.digest;
+    let mut summary = ctx.headline();
+    if let Some(note) = ctx.individually_note() {
+        summary.push_str(&format!(", {note}"));
+    }
+    summary.push_str(&format!(" from {}", ctx.source));
+    let mut details = Map::new();
+    details.insert("total".into(), json!(d.total));
+    details.insert("sent_individually".into(), json!(d.sent_individually));
+    for (l, n) in &d.by_severity {
+        details.insert(l.as_str().to_ascii_lowercase(), json!(n));
+    }
+    details.insert(
+        "types".into(),
+        Value::String(text(&ctx.type_lines().join("; "), MAX_DETAIL)),
+    );
+    for (i, a) in d.top.iter().enumerate() {
+        details.insert(
+            format!("top_{:02}", i + 1),
+            Value::String(text(&super::digest::summary_line(a), MAX_DETAIL)),
+        );
+    }
+    details.insert(
+        "source_object".into(),
+        Value::String(text(ctx.source, MAX_DETAIL)),
+    );
+    let links: Vec<Value> = d
+        .top
+        .iter()
+        .filter_map(|a| a.console_url.as_deref())
+        .filter_map(|u| safe_url(u, MAX_URL))
+        .map(|href| json!({"href": href, "text": LINK_TEXT}))
+        .collect();
+    json!({
+        "routing_key": routing_key.expose(),
+        "event_action": "trigger",
+        "dedup_key": ctx.id(),
+        "payload": {
+            "summary": text(&summary, MAX_SUMMARY),
+            "source": CLIENT,
+            "severity": severity(ctx.top_label()),
+            "component": "digest",
+            "group": text(ctx.destination, MAX_NAME),
+            "class": "digest",
+            "custom_details": Value::Object(details),
+        },
+        "links": links,
+        "client": CLIENT,
+    })
+}
+
 /// [`pagerduty`] with the routing key replaced by [`REDACTED`](super::REDACTED): what a dry run
 /// shows.
 pub fn pagerduty_redacted(ctx: &AlertContext<'_>) -> Value {

@@ -162,6 +162,63 @@ pub fn slack(ctx: &AlertContext<'_>) -> Value {
     })
 }
 
+/// The Slack payload of a digest: a header with the count, the counts by band, the types, the
+/// most severe findings (each in its own section, escaped like single alerts) with a button to
+/// each in the console, and the object they came from.
+pub fn slack_digest(ctx: &super::digest::DigestContext<'_>) -> Value {
+    let d = ctx.digest;
+    let emoji = severity_emoji(ctx.top_label());
+    let (header, _) = cap_escaped(
+        &format!("{emoji} {}", ctx.headline()),
+        MAX_HEADER,
+        escape_char,
+    );
+    let mut blocks = vec![json!({"type": "header", "text": plain(header)})];
+    let counts: Vec<(String, String)> = d
+        .by_severity
+        .iter()
+        .map(|(l, n)| (l.as_str().to_owned(), n.to_string()))
+        .collect();
+    if !counts.is_empty() {
+        let pairs: Vec<(&str, &str)> = counts
+            .iter()
+            .map(|(l, n)| (l.as_str(), n.as_str()))
+            .collect();
+        blocks.push(fields(&pairs));
+    }
+    let types = ctx.type_lines().join(" \u{b7} ");
+    blocks.push(
+        json!({"type": "section", "text": plain(text(&format!("By type: {types}"), MAX_TEXT))}),
+    );
+    let mut buttons = Vec::new();
+    for (i, a) in d.top.iter().enumerate() {
+        let line = format!("{}. {}", i + 1, super::digest::summary_line(a));
+        blocks.push(json!({"type": "section", "text": plain(text(&line, MAX_TEXT))}));
+        if let Some(url) = a.console_url.as_deref().and_then(|u| safe_url(u, MAX_URL)) {
+            buttons.push(
+                json!({"type": "button", "text": plain(format!("Open {}", i + 1)), "url": url}),
+            );
+        }
+    }
+    if !buttons.is_empty() {
+        buttons.truncate(MAX_ACTIONS);
+        blocks.push(json!({"type": "actions", "elements": buttons}));
+    }
+    let mut context = format!("From {}", ctx.source);
+    if let Some(note) = ctx.individually_note() {
+        context.push_str(" \u{b7} ");
+        context.push_str(&note);
+    }
+    blocks.push(json!({"type": "context", "elements": [plain(text(&context, MAX_TEXT))]}));
+    json!({
+        "text": text(&format!("{emoji} {}", ctx.headline()), MAX_TEXT),
+        "mrkdwn": false,
+        "unfurl_links": false,
+        "unfurl_media": false,
+        "blocks": blocks,
+    })
+}
+
 /// Checks text that Slack will parse: no `<` or `>`, every `&` starting `&amp;`, `&lt;` or
 /// `&gt;`, no control or bidi characters, not empty, at most `max` UTF-16 units.
 fn check_text(s: &str, max: usize) -> Result<(), String> {

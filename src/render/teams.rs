@@ -164,6 +164,103 @@ pub fn teams(ctx: &AlertContext<'_>) -> Value {
 /// Checks text rendered as Markdown: within `max` UTF-16 units, not empty, no control or bidi
 /// characters, every character of [`always_escaped`] behind a backslash, no list marker at the
 /// start, and so no `<at>`, `[text](url)`, `{{` or entity that could take effect.
+/// The Teams payload of a digest: the count and bands, a fact per type and per most severe
+/// finding (escaped like single alerts), the object they came from, and a button to the most
+/// severe finding.
+pub fn teams_digest(ctx: &super::digest::DigestContext<'_>) -> Value {
+    let d = ctx.digest;
+    let mut body = vec![json!({
+        "type": "TextBlock",
+        "text": text(&ctx.headline(), MAX_TITLE),
+        "color": severity_color(ctx.top_label()),
+        "weight": "Bolder",
+        "size": "Medium",
+        "wrap": true,
+    })];
+    if let Some(note) = ctx.individually_note() {
+        body.push(json!({"type": "TextBlock", "text": text(&note, MAX_TITLE), "isSubtle": true, "wrap": true}));
+    }
+    let type_facts: Vec<Value> = d
+        .by_type
+        .iter()
+        .take(super::digest::TYPES_SHOWN)
+        .map(|(t, n)| fact(&n.to_string(), t))
+        .collect();
+    body.push(json!({"type": "TextBlock", "text": "By type", "weight": "Bolder", "wrap": true}));
+    body.push(json!({"type": "FactSet", "facts": type_facts}));
+    if d.by_type.len() > super::digest::TYPES_SHOWN {
+        let rest = d.by_type.len() - super::digest::TYPES_SHOWN;
+        body.push(json!({"type": "TextBlock", "text": text(&format!("and {rest} other types"), MAX_TITLE), "isSubtle": true, "wrap": true}));
+    }
+    let top_facts: Vec<Value> = d
+        .top
+        .iter()
+        .map(|a| {
+            let what = match a.title.as_deref().filter(|t| !t.trim().is_empty()) {
+                Some(t) => format!("{}: {t}", a.finding_type),
+                None => a.finding_type.clone(),
+            };
+            let account = match (&a.account_id, &a.account_name) {
+                (Some(id), Some(name)) => format!("{id} ({name})"),
+                (Some(id), None) => id.clone(),
+                (None, Some(name)) => name.clone(),
+                (None, None) => "-".to_owned(),
+            };
+            fact(
+                &format!(
+                    "{} {}",
+                    a.label,
+                    crate::classify::format_severity(a.severity)
+                ),
+                &format!("{what} in {account}/{}", a.region.as_deref().unwrap_or("-")),
+            )
+        })
+        .collect();
+    body.push(
+        json!({"type": "TextBlock", "text": "Most severe", "weight": "Bolder", "wrap": true}),
+    );
+    body.push(json!({"type": "FactSet", "facts": top_facts}));
+    body.push(json!({"type": "TextBlock", "text": text(&format!("From {}", ctx.source), MAX_TITLE), "isSubtle": true, "wrap": true}));
+    let actions: Vec<Value> = d
+        .top
+        .first()
+        .and_then(|a| a.console_url.as_deref())
+        .and_then(|u| safe_url(u, MAX_URL))
+        .map(|url| json!({"type": "Action.OpenUrl", "title": ACTION_TITLE, "url": url}))
+        .into_iter()
+        .collect();
+    let mut v = json!({
+        "type": "message",
+        "attachments": [{
+            "contentType": CONTENT_TYPE,
+            "content": {
+                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                "type": "AdaptiveCard",
+                "version": CARD_VERSION,
+                "msteams": {"width": "Full"},
+                "body": body,
+                "actions": actions,
+            },
+        }],
+    });
+    // Ten long facts can pass Teams' message size: drop facts from the end until it fits.
+    while v.to_string().len() > MAX_MESSAGE_BYTES {
+        let Some(facts) = v["attachments"][0]["content"]["body"]
+            .as_array_mut()
+            .and_then(|b| {
+                b.iter_mut().rev().find(|e| {
+                    e["type"] == "FactSet" && e["facts"].as_array().is_some_and(|f| !f.is_empty())
+                })
+            })
+            .and_then(|e| e["facts"].as_array_mut())
+        else {
+            break;
+        };
+        facts.pop();
+    }
+    v
+}
+
 fn check_text(s: &str, max: usize) -> Result<(), String> {
     if s.is_empty() {
         return Err("empty text".into());

@@ -16,7 +16,7 @@ use super::index::Prefilter;
 use super::matcher::{Glob, Matcher, Patterns, SeverityRange, TagMatch, account_number, band_end};
 use super::{
     Account, ConfigError, ConfigErrors, DEFAULT_DIGEST_THRESHOLD, Destination, DestinationKind,
-    HeaderValue, NO_RULE_MATCHED, Rule, RulesConfig, SecretRef, StoredAction,
+    HeaderValue, MAX_DIGEST_THRESHOLD, NO_RULE_MATCHED, Rule, RulesConfig, SecretRef, StoredAction,
 };
 use crate::alert::MessageFormat;
 use crate::classify::SeverityLabel;
@@ -245,7 +245,9 @@ pub(crate) fn compile(text: &str, origin: &str) -> Result<RulesConfig, ConfigErr
     let digest_threshold = settings
         .as_ref()
         .and_then(|s| s.digest_threshold.as_ref())
-        .map_or(DEFAULT_DIGEST_THRESHOLD, |t| to_usize(*t.get_ref()));
+        .map_or(DEFAULT_DIGEST_THRESHOLD, |t| {
+            threshold(&mut cx, t, "settings", "digest_threshold")
+        });
 
     // `declared` names every destination, also those with errors, so that rules naming them
     // are not reported again; when there are no errors it matches `destinations`.
@@ -380,6 +382,25 @@ fn capitalise(s: &str) -> String {
         Some(f) => f.to_uppercase().chain(c).collect(),
         None => String::new(),
     }
+}
+
+/// A digest threshold, at most [`MAX_DIGEST_THRESHOLD`]: alerts up to the threshold are held
+/// until the export ends, so it bounds what is held in memory.
+fn threshold(cx: &mut Cx<'_>, t: &Spanned<u64>, ctx: &str, field: &str) -> usize {
+    let v = *t.get_ref();
+    if v > MAX_DIGEST_THRESHOLD as u64 {
+        cx.error(
+            Some(t.span()),
+            ctx,
+            field,
+            format!(
+                "{v} is more than {MAX_DIGEST_THRESHOLD}: alerts up to the threshold are held \
+                 until the export has been read, so it is bounded; give at most \
+                 {MAX_DIGEST_THRESHOLD}"
+            ),
+        );
+    }
+    to_usize(v.min(MAX_DIGEST_THRESHOLD as u64))
 }
 
 fn to_usize(v: u64) -> usize {
@@ -671,9 +692,9 @@ fn destination(
             None
         }
     });
-    let digest_threshold = d
-        .digest_threshold
-        .map_or(default_threshold, |t| to_usize(*t.get_ref()));
+    let digest_threshold = d.digest_threshold.map_or(default_threshold, |t| {
+        threshold(cx, &t, ctx, "digest_threshold")
+    });
     if cx.errors.len() > errors_before {
         return None;
     }

@@ -31,6 +31,8 @@ pub struct AlertSummary {
     pub title: Option<String>,
     /// The account, from the finding body.
     pub account_id: Option<String>,
+    /// The account's name from `[accounts]`, if any.
+    pub account_name: Option<String>,
     /// The region, from the finding body.
     pub region: Option<String>,
     /// The GuardDuty console link.
@@ -47,6 +49,7 @@ impl AlertSummary {
             label: c.label,
             title: f.title.get().map(str::to_owned),
             account_id: c.account_id.map(str::to_owned),
+            account_name: None,
             region: c.region.map(str::to_owned),
             console_url: c.console_url.clone(),
         }
@@ -104,31 +107,81 @@ pub fn plan_delivery(
     Delivery { individual, digest }
 }
 
-fn digest(mut alerts: Vec<AlertSummary>, sent_individually: usize) -> Digest {
-    let by_severity = SeverityLabel::ALL
-        .into_iter()
-        .rev()
-        .map(|l| (l, alerts.iter().filter(|a| a.label == l).count()))
-        .filter(|(_, n)| *n > 0)
-        .collect();
-    let mut types: BTreeMap<&str, usize> = BTreeMap::new();
-    for a in &alerts {
-        *types.entry(a.finding_type.as_str()).or_default() += 1;
+fn digest(alerts: Vec<AlertSummary>, sent_individually: usize) -> Digest {
+    let mut b = DigestBuilder::default();
+    for a in alerts {
+        b.add(a);
     }
-    let mut by_type: Vec<(String, usize)> =
-        types.into_iter().map(|(t, n)| (t.to_owned(), n)).collect();
-    // Stable: equal counts keep the BTreeMap's name order.
-    by_type.sort_by_key(|t| std::cmp::Reverse(t.1));
-    let total = alerts.len();
-    // Stable, so equal severities keep their input order.
-    alerts.sort_by(|a, b| b.severity.total_cmp(&a.severity));
-    alerts.truncate(DIGEST_TOP);
-    Digest {
-        total,
-        by_severity,
-        by_type,
-        top: alerts,
-        sent_individually,
+    b.finish(sent_individually)
+}
+
+/// Most distinct finding types a digest counts one by one; the rest are counted together under
+/// [`OTHER_TYPES`] (GuardDuty has a few hundred types: this bounds memory, not real digests).
+pub const MAX_TYPES: usize = 1000;
+
+/// The `by_type` entry for types beyond [`MAX_TYPES`].
+pub const OTHER_TYPES: &str = "(other types)";
+
+/// Builds a [`Digest`] one alert at a time in bounded memory: counts, and only the
+/// [`DIGEST_TOP`] most severe alerts kept.
+#[derive(Debug, Clone, Default)]
+pub struct DigestBuilder {
+    total: usize,
+    by_severity: [usize; 4],
+    by_type: BTreeMap<String, usize>,
+    top: Vec<AlertSummary>,
+}
+
+impl DigestBuilder {
+    /// Adds one alert.
+    pub fn add(&mut self, a: AlertSummary) {
+        self.total += 1;
+        self.by_severity[a.label as usize] += 1;
+        let room = self.by_type.len() < MAX_TYPES;
+        match self.by_type.get_mut(a.finding_type.as_str()) {
+            Some(n) => *n += 1,
+            None if room => {
+                self.by_type.insert(a.finding_type.clone(), 1);
+            }
+            None => *self.by_type.entry(OTHER_TYPES.to_owned()).or_default() += 1,
+        }
+        // After every alert at least as severe: equal severities keep their order of arrival.
+        let at = self.top.partition_point(|t| t.severity >= a.severity);
+        if at < DIGEST_TOP {
+            self.top.insert(at, a);
+            self.top.truncate(DIGEST_TOP);
+        }
+    }
+
+    /// Alerts added so far.
+    pub fn len(&self) -> usize {
+        self.total
+    }
+
+    /// Whether no alert was added.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// The digest; `sent_individually` is how many alerts of the same export and destination
+    /// went out one by one.
+    pub fn finish(self, sent_individually: usize) -> Digest {
+        let by_severity = SeverityLabel::ALL
+            .into_iter()
+            .rev()
+            .map(|l| (l, self.by_severity[l as usize]))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        let mut by_type: Vec<(String, usize)> = self.by_type.into_iter().collect();
+        // Stable: equal counts keep the BTreeMap's name order.
+        by_type.sort_by_key(|t| std::cmp::Reverse(t.1));
+        Digest {
+            total: self.total,
+            by_severity,
+            by_type,
+            top: self.top,
+            sent_individually,
+        }
     }
 }
 
@@ -144,6 +197,7 @@ mod tests {
             label: SeverityLabel::from_score(severity),
             title: Some(format!("finding {n}")),
             account_id: Some("111122223333".to_owned()),
+            account_name: None,
             region: Some("us-east-1".to_owned()),
             console_url: Some(format!(
                 "https://console.aws.amazon.com/guardduty/home?region=us-east-1#/findings?macros=current&fId=f{n}"

@@ -72,6 +72,10 @@ pub const NO_RULE_MATCHED: &str = "no_rule_matched";
 /// from one export are gathered into a digest.
 pub const DEFAULT_DIGEST_THRESHOLD: usize = 20;
 
+/// The largest digest threshold a file may set (alerts up to it are held until the export has
+/// been read, so it bounds memory).
+pub const MAX_DIGEST_THRESHOLD: usize = 1000;
+
 /// A checked rules file, ready to evaluate findings. Build it with
 /// [`RulesConfig::from_toml_str`] or [`RulesConfig::from_file`].
 #[derive(Debug, Clone)]
