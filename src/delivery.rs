@@ -555,3 +555,158 @@ impl<W: Write + Send> Output for DryRun<'_, W> {
         self.write_preview()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::classify;
+    use crate::decision::Decide;
+    use crate::finding::Finding;
+    use crate::secret::Secret;
+    use crate::webhook::{HttpSettings, WebhookDestination, WebhookTarget};
+
+    const RULES: &str = r#"
+        [settings]
+        digest_threshold = 3
+        [destinations.a]
+        type = "webhook"
+        url = { env = "UNUSED_A" }
+        [destinations.b]
+        type = "webhook"
+        url = { env = "UNUSED_B" }
+        digest_threshold = 100
+        [[rules]]
+        name = "low"
+        match = { severity = "low" }
+        action = "suppress"
+        reason = "too low"
+        [[rules]]
+        name = "recon"
+        match = { purposes = ["Recon"] }
+        action = "digest"
+        destinations = ["a"]
+        [[rules]]
+        name = "rest"
+        match = {}
+        action = "route"
+        destinations = ["a", "b"]
+    "#;
+
+    fn destinations(rules: &RulesConfig) -> Vec<Destination> {
+        let client = webhook::http_client(&HttpSettings::default()).unwrap();
+        rules
+            .destinations()
+            .iter()
+            .map(|d| {
+                Destination::Webhook(WebhookDestination::new(
+                    WebhookTarget {
+                        name: d.name.clone(),
+                        kind: WebhookKind::Generic,
+                        url: Secret::new("https://example.invalid/hook"),
+                        routing_key: None,
+                        signing_secret: None,
+                        headers: Vec::new(),
+                        limits: WebhookKind::Generic.default_limits(),
+                    },
+                    client.clone(),
+                    HttpSettings::default(),
+                ))
+            })
+            .collect()
+    }
+
+    fn line(i: usize, ty: &str, severity: f64) -> String {
+        format!(r#"{{"id":"f{i}","type":"{ty}","severity":{severity},"accountId":"111122223333","region":"us-east-1"}}"#)
+    }
+
+    /// Runs findings (type, severity) through a routed dry run; returns the lines written.
+    async fn preview(findings: &[(&str, f64)]) -> Vec<Value> {
+        let rules = RulesConfig::from_toml_str(RULES, "test.toml").unwrap();
+        let dests = destinations(&rules);
+        let mut buf = Vec::new();
+        {
+            let mut out = DryRun::routed(&dests, &rules, &mut buf);
+            for (i, (ty, sev)) in findings.iter().enumerate() {
+                let raw = line(i, ty, *sev);
+                let f = Finding::parse(&raw).unwrap();
+                let c = classify(&f);
+                out.record(&Record {
+                    source: "s3://bucket/export.jsonl.gz",
+                    line: i as u64 + 1,
+                    finding: &f,
+                    class: &c,
+                    decision: Decide::decide(&rules, &f, &c),
+                    raw: &raw,
+                    account_name: None,
+                    rules: Some(&rules),
+                })
+                .unwrap();
+                if i % 2 == 1 {
+                    out.flush().await.unwrap();
+                }
+            }
+            out.finish().await.unwrap();
+        }
+        String::from_utf8(buf)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// (individual alert lines, digest alerts) per destination.
+    fn tally(lines: &[Value], dest: &str) -> (usize, Option<u64>) {
+        let mine = lines.iter().filter(|l| l["destination"] == dest);
+        let individual = mine.clone().filter(|l| l.get("digest").is_none()).count();
+        let digest = mine
+            .filter_map(|l| l.get("digest"))
+            .map(|d| d["alerts"].as_u64().unwrap())
+            .reduce(|a, b| a + b);
+        (individual, digest)
+    }
+
+    const MEDIUM: (&str, f64) = ("Backdoor:EC2/C&CActivity.B", 5.0);
+    const CRITICAL: (&str, f64) = ("AttackSequence:IAM/CompromisedCredentials", 9.5);
+    const RECON: (&str, f64) = ("Recon:EC2/PortProbeUnprotectedPort", 8.0);
+    const LOW: (&str, f64) = ("Backdoor:EC2/C&CActivity.B", 2.0);
+
+    #[tokio::test]
+    async fn burst_control_at_and_around_the_threshold() {
+        // (mediums, criticals, recons) -> destination a (threshold 3): (individual, digest);
+        // destination b (threshold 100): individual.
+        let cases = [
+            ((0, 0, 0), (0, None), 0),
+            ((3, 0, 0), (3, None), 3),
+            ((2, 1, 0), (3, None), 3),
+            // One over: the Critical still alone, the 3 mediums in a digest.
+            ((3, 1, 0), (1, Some(3)), 4),
+            ((4, 0, 0), (0, Some(4)), 4),
+            ((10, 2, 0), (2, Some(10)), 12),
+            ((0, 5, 0), (5, None), 5),
+            // A digest rule always digests, even below the threshold and at severity 8.
+            ((1, 0, 2), (1, Some(2)), 1),
+            ((4, 0, 2), (0, Some(6)), 4),
+        ];
+        for ((m, c, r), (want_a, want_digest), want_b) in cases {
+            let mut findings = Vec::new();
+            findings.extend(std::iter::repeat_n(MEDIUM, m));
+            findings.extend(std::iter::repeat_n(RECON, r));
+            findings.extend(std::iter::repeat_n(CRITICAL, c));
+            findings.push(LOW);
+            let lines = preview(&findings).await;
+            assert_eq!(tally(&lines, "a"), (want_a, want_digest), "a: {m} {c} {r}");
+            assert_eq!(tally(&lines, "b"), (want_b, None), "b: {m} {c} {r}");
+            // Every line of an alert names its rule; the suppressed one names its reason.
+            let suppressed: Vec<&Value> = lines
+                .iter()
+                .filter(|l| l["decision"] == "suppressed")
+                .collect();
+            assert_eq!(suppressed.len(), 1);
+            assert_eq!(suppressed[0]["rule"], "low");
+            assert_eq!(suppressed[0]["reason"], "too low");
+            for l in lines.iter().filter(|l| l["destination"].is_string()) {
+                assert!(l.get("digest").is_some() || l["rule"] == "rest", "{l}");
+            }
+        }
+    }
+}

@@ -627,3 +627,145 @@ async fn the_function_stops_before_its_deadline_and_names_what_was_not_sent() {
     assert!(output.contains("deadline is near"), "{output}");
     assert!(took < Duration::from_secs(5), "answered after {took:?}");
 }
+
+/// A rules file in S3 (`RULES_CONFIG`), read by the real function binary at cold start: Low
+/// findings suppressed by a named rule, Critical ones to the SNS topic and both webhooks, the
+/// rest to the webhooks only; more alerts than the digest threshold (3) for a webhook, so the
+/// Critical ones go individually and the rest in one digest per webhook. Expectations are
+/// computed from the sample export with the library's own rules evaluation, not written in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_from_s3_route_alerts_and_digest_bursts_through_the_runtime_emulator() {
+    use guardduty_alerts::classify::{SeverityLabel, classify};
+    use guardduty_alerts::decision::{Decide, Decision};
+    use guardduty_alerts::finding::Finding;
+    use guardduty_alerts::rules::RulesConfig;
+    use support::http::{Reply, Server};
+    let w = world(false).await;
+    let slack = Server::start(|_, _| Reply::status(200, "ok")).await;
+    let hook = Server::start(|_, _| Reply::status(202, "")).await;
+    let rules = format!(
+        r#"
+        [settings]
+        digest_threshold = 3
+        [accounts]
+        "111122223333" = "prod"
+        [destinations.topic]
+        type = "sns"
+        topic_arn = "{topic}"
+        [destinations.chat]
+        type = "slack"
+        url = {{ env = "TEST_SLACK_URL" }}
+        [destinations.siem]
+        type = "webhook"
+        url = {{ env = "TEST_HOOK_URL" }}
+        [[rules]]
+        name = "drop-low"
+        match = {{ severity = "low" }}
+        action = "suppress"
+        reason = "low findings are reviewed in the console"
+        [[rules]]
+        name = "critical-everywhere"
+        match = {{ severity = "critical" }}
+        action = "route"
+        destinations = ["topic", "chat", "siem"]
+        [[rules]]
+        name = "rest-to-webhooks"
+        match = {{}}
+        action = "route"
+        destinations = ["chat", "siem"]
+        "#,
+        topic = w.topic_arn
+    );
+    s3_client(&w.sdk)
+        .put_object()
+        .bucket(BUCKET)
+        .key("config/rules.toml")
+        .body(aws_sdk_s3::primitives::ByteStream::from(rules.clone().into_bytes()))
+        .send()
+        .await
+        .expect("put the rules file");
+
+    // What the rules say about the sample export.
+    let parsed = RulesConfig::from_toml_str(&rules, "rules.toml").expect("valid rules");
+    let sample = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/events/sample-export.jsonl"
+    ))
+    .expect("events/sample-export.jsonl");
+    let (mut critical, mut rest, mut low, mut prod) = (0u64, 0u64, 0u64, 0u64);
+    for line in sample.lines().filter(|l| !l.trim().is_empty()) {
+        let f = Finding::parse(line).expect("finding");
+        let c = classify(&f);
+        match parsed.decide(&f, &c) {
+            Decision::RuleSuppressed { .. } => low += 1,
+            Decision::Routed { .. } if c.label == SeverityLabel::Critical => critical += 1,
+            Decision::Routed { .. } => {
+                rest += 1;
+                prod += u64::from(c.account_id == Some("111122223333"));
+            }
+            other => panic!("unexpected decision {other:?}"),
+        }
+    }
+    assert!(critical >= 1 && rest > 3 && low >= 1 && prod >= 1, "the sample exercises every path: {critical} {rest} {low} {prod}");
+
+    let mut env = w.env();
+    env.push(("RULES_CONFIG", format!("s3://{BUCKET}/config/rules.toml")));
+    env.push(("ALLOW_HTTP_WEBHOOKS", "true".into()));
+    env.push(("TEST_SLACK_URL", slack.url("/services/T0KEN")));
+    env.push(("TEST_HOOK_URL", hook.url("/ingest")));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let emulator = Emulator::start("guardduty-alerts-lambda", &env).await;
+    let response = emulator
+        .invoke(&event("s3-put.json"))
+        .await
+        .unwrap_or_else(|e| panic!("invocation failed: {e}\n{}", emulator.logs()));
+    assert_eq!(response["alerts"], critical + rest, "{response}");
+    assert_eq!(response["suppressed"]["drop-low"], low, "{response}");
+    assert_eq!(response["alerts_sent"], 3 * critical, "{response}");
+    assert_eq!(response["digests_sent"], 2, "{response}");
+    assert_eq!(response["digested_alerts"], 2 * rest, "{response}");
+    assert_eq!(response["delivery_failures"], 0, "{response}");
+    assert_eq!(response["deliveries"]["topic"]["sent"], critical, "{response}");
+    assert_eq!(response["deliveries"]["chat"]["digests"], 1, "{response}");
+
+    // SNS: only the Critical alerts, one by one.
+    let alerts = w.alerts(critical as usize).await;
+    assert_eq!(alerts.len() as u64, critical);
+    for (_, body) in &alerts {
+        assert_eq!(body["alert"]["severity_label"], "Critical");
+        assert_eq!(body["alert"]["rule"], "critical-everywhere");
+    }
+    // Slack: the Critical alerts and one digest of the rest.
+    let chat = slack.requests();
+    assert_eq!(chat.len() as u64, critical + 1);
+    let digest_text: Vec<String> = chat
+        .iter()
+        .map(|r| r.json()["text"].as_str().unwrap_or_default().to_owned())
+        .filter(|t| t.contains("GuardDuty digest"))
+        .collect();
+    assert_eq!(digest_text.len(), 1, "{digest_text:?}");
+    assert!(digest_text[0].contains(&format!("{rest} alerts")), "{digest_text:?}");
+    // The generic webhook: the digest as JSON, counting exactly the non-Critical alerts.
+    let bodies: Vec<Value> = hook.requests().iter().map(|r| r.json()).collect();
+    assert_eq!(bodies.len() as u64, critical + 1);
+    let digest = bodies
+        .iter()
+        .find(|b| b.get("digest").is_some())
+        .expect("a digest");
+    assert_eq!(digest["digest"]["total"], rest);
+    assert_eq!(digest["digest"]["sent_individually"], critical);
+    assert_eq!(
+        digest["digest"]["source"],
+        format!("s3://{BUCKET}/{}", key_current())
+    );
+    let named = digest["digest"]["top"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["account_name"] == "prod")
+        .count();
+    assert!(named >= 1, "account names in the digest: {digest}");
+    let logs = emulator.logs();
+    assert!(logs.contains("rules loaded"), "{logs}");
+    assert!(!logs.contains("T0KEN"), "the logs show the Slack URL:\n{logs}");
+}
