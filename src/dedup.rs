@@ -59,8 +59,8 @@
 //! | `done_at` | N | when it was processed (epoch seconds) |
 //! | `expires_at` | N | TTL: `DEDUP_TTL_DAYS` after `done_at` |
 //!
-//! An item whose `expires_at` has passed counts as absent even before DynamoDB deletes it
-//! (which can take a day or two).
+//! A finding whose `expires_at` has passed counts as never alerted even before DynamoDB deletes
+//! its item (which can take a day or two).
 //!
 //! # Settings
 //!
@@ -541,7 +541,8 @@ impl DedupStore {
     /// Reads are consistent `BatchGetItem`s of up to 100 keys; each claim is a conditional
     /// `PutItem` (on the version read), up to 16 at once. A claim that loses a race reads the
     /// item again and decides again (at most 5 times, then [`DedupErrorKind::Contention`]). A
-    /// key given twice claims once: the other is [`Verdict::InFlight`] or a skip.
+    /// key given twice claims once: the other is [`Verdict::InFlight`] or a skip. A
+    /// `lease_until_s` not after `now_s` protects nothing: the claim counts as crashed at once.
     pub async fn claim(
         &self,
         candidates: &[Candidate],

@@ -222,7 +222,7 @@ async fn release_after_a_failed_delivery_lets_a_retry_alert_again() {
     let stale = stale.expect("claim");
     let (v, _) = claim_one(&store, &cand(&c.key, Critical, 2), NOW + 4 + LEASE).await;
     assert_eq!(v, Verdict::SeverityRose { from: High }, "expired lease");
-    let errs = store.release(&[stale.clone()]).await;
+    let errs = store.release(std::slice::from_ref(&stale)).await;
     let err = errs[0].as_ref().expect_err("lease lost");
     assert_eq!(err.kind, DedupErrorKind::LeaseLost);
     assert!(err.to_string().contains("taken over"), "{err}");
