@@ -31,3 +31,8 @@ pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
 pub fn sns_client(config: &SdkConfig) -> aws_sdk_sns::Client {
     aws_sdk_sns::Client::new(config)
 }
+
+/// A DynamoDB client (the dedup table, [`crate::dedup`]).
+pub fn dynamodb_client(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(config)
+}

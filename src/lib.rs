@@ -16,6 +16,7 @@
 //! - [`finding`]: the borrowed, tolerant view of a finding.
 //! - [`classify`]: severity band, type parts, resource summary, sample flag, console link.
 //! - [`decision`]: alert or suppress, and why.
+//! - [`dedup`]: finding dedup and object idempotency state in DynamoDB (conditional writes).
 //! - [`rules`]: routing rules from a TOML file (which findings go where, which are dropped,
 //!   first match wins) and the per-destination digest; checked once with every error reported.
 //! - [`pipeline`]: one source end to end, and the account of it ([`pipeline::Stats`]).
@@ -45,6 +46,7 @@ pub mod aws;
 pub mod classify;
 pub mod config;
 pub mod decision;
+pub mod dedup;
 pub mod delivery;
 pub mod export;
 pub mod finding;
