@@ -71,7 +71,7 @@
 //! | `DEDUP_REALERT_HOURS` | alert again after this many hours; default 24 |
 //! | `DEDUP_TTL_DAYS` | items expire this many days after the last alert; default 30, at least the re-alert interval |
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -81,9 +81,11 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use futures_util::StreamExt;
 use tracing::{debug, warn};
 
-use crate::classify::{Classification, SeverityLabel, format_severity};
+use crate::classify::{Classification, SeverityLabel, classify, format_severity};
 use crate::config::SetupError;
+use crate::decision::Decide;
 use crate::finding::Finding;
+use crate::pipeline::{Output, Record};
 
 /// Every variable [`DedupSettings::from_lookup`] reads.
 pub const DEDUP_ENV_VARS: [&str; 4] = [
@@ -552,14 +554,19 @@ impl DedupStore {
         let mut keys: Vec<&str> = candidates.iter().map(|c| c.key.as_str()).collect();
         keys.sort_unstable();
         keys.dedup();
-        let reads: HashMap<String, Result<Slot, DedupError>> =
-            futures_util::stream::iter(keys.chunks(BATCH_GET_KEYS))
-                .map(|chunk| self.batch_get(chunk))
-                .buffer_unordered(READS_IN_FLIGHT)
-                .flat_map(futures_util::stream::iter)
-                .collect()
-                .await;
-        futures_util::stream::iter(candidates)
+        // Futures are made before they are streamed (not in a stream's `map` closure), so that
+        // the whole future is provably `Send` for callers that need it.
+        let reads: Vec<_> = keys
+            .chunks(BATCH_GET_KEYS)
+            .map(|chunk| self.batch_get(chunk))
+            .collect();
+        let reads: HashMap<String, Result<Slot, DedupError>> = futures_util::stream::iter(reads)
+            .buffer_unordered(READS_IN_FLIGHT)
+            .flat_map(futures_util::stream::iter)
+            .collect()
+            .await;
+        let claims: Vec<_> = candidates
+            .iter()
             .map(|c| {
                 let read = reads.get(&c.key).cloned().unwrap_or_else(|| {
                     Err(self.error(
@@ -570,6 +577,8 @@ impl DedupStore {
                 });
                 self.claim_one(c, read, lease_until_s, now_s)
             })
+            .collect();
+        futures_util::stream::iter(claims)
             .buffered(WRITES_IN_FLIGHT)
             .collect()
             .await
@@ -579,72 +588,76 @@ impl DedupStore {
     /// [`DedupErrorKind::LeaseLost`]: the lease had expired and another invocation took the
     /// finding over.
     pub async fn confirm(&self, claims: &[Claim]) -> Vec<Result<(), DedupError>> {
-        futures_util::stream::iter(claims)
-            .map(|claim| async move {
-                let result = self
-                    .client
-                    .update_item()
-                    .table_name(&self.settings.table)
-                    .key("pk", s(finding_pk(&claim.key)))
-                    .update_expression("SET ver = :new REMOVE lease_until, prev")
-                    .condition_expression("ver = :ver")
-                    .expression_attribute_values(":new", s(new_ver()))
-                    .expression_attribute_values(":ver", s(&claim.ver))
-                    .send()
-                    .await;
-                result
-                    .map(drop)
-                    .map_err(|e| self.write_error("UpdateItem", &claim.key, e))
-            })
+        let futures: Vec<_> = claims.iter().map(|c| self.confirm_one(c)).collect();
+        futures_util::stream::iter(futures)
             .buffered(WRITES_IN_FLIGHT)
             .collect()
             .await
+    }
+
+    async fn confirm_one(&self, claim: &Claim) -> Result<(), DedupError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.settings.table)
+            .key("pk", s(finding_pk(&claim.key)))
+            .update_expression("SET ver = :new REMOVE lease_until, prev")
+            .condition_expression("ver = :ver")
+            .expression_attribute_values(":new", s(new_ver()))
+            .expression_attribute_values(":ver", s(&claim.ver))
+            .send()
+            .await;
+        result
+            .map(drop)
+            .map_err(|e| self.write_error("UpdateItem", &claim.key, e))
     }
 
     /// After delivery failed: restores the state before each claim (or deletes the item when
     /// there was none), conditional on the claim's version, so that a retry alerts again.
     /// [`DedupErrorKind::LeaseLost`]: another invocation took the finding over; nothing to undo.
     pub async fn release(&self, claims: &[Claim]) -> Vec<Result<(), DedupError>> {
-        futures_util::stream::iter(claims)
-            .map(|claim| async move {
-                let pk = finding_pk(&claim.key);
-                match claim.prev {
-                    Some(prev) => {
-                        let expires = prev
-                            .alerted_at_s
-                            .saturating_add(self.settings.ttl.as_secs());
-                        let result = self
-                            .client
-                            .put_item()
-                            .table_name(&self.settings.table)
-                            .set_item(Some(finding_item(pk, &prev, new_ver(), expires, None)))
-                            .condition_expression("ver = :ver")
-                            .expression_attribute_values(":ver", s(&claim.ver))
-                            .send()
-                            .await;
-                        result
-                            .map(drop)
-                            .map_err(|e| self.write_error("PutItem", &claim.key, e))
-                    }
-                    None => {
-                        let result = self
-                            .client
-                            .delete_item()
-                            .table_name(&self.settings.table)
-                            .key("pk", s(pk))
-                            .condition_expression("ver = :ver")
-                            .expression_attribute_values(":ver", s(&claim.ver))
-                            .send()
-                            .await;
-                        result
-                            .map(drop)
-                            .map_err(|e| self.write_error("DeleteItem", &claim.key, e))
-                    }
-                }
-            })
+        let futures: Vec<_> = claims.iter().map(|c| self.release_one(c)).collect();
+        futures_util::stream::iter(futures)
             .buffered(WRITES_IN_FLIGHT)
             .collect()
             .await
+    }
+
+    async fn release_one(&self, claim: &Claim) -> Result<(), DedupError> {
+        let pk = finding_pk(&claim.key);
+        match claim.prev {
+            Some(prev) => {
+                let expires = prev
+                    .alerted_at_s
+                    .saturating_add(self.settings.ttl.as_secs());
+                let result = self
+                    .client
+                    .put_item()
+                    .table_name(&self.settings.table)
+                    .set_item(Some(finding_item(pk, &prev, new_ver(), expires, None)))
+                    .condition_expression("ver = :ver")
+                    .expression_attribute_values(":ver", s(&claim.ver))
+                    .send()
+                    .await;
+                result
+                    .map(drop)
+                    .map_err(|e| self.write_error("PutItem", &claim.key, e))
+            }
+            None => {
+                let result = self
+                    .client
+                    .delete_item()
+                    .table_name(&self.settings.table)
+                    .key("pk", s(pk))
+                    .condition_expression("ver = :ver")
+                    .expression_attribute_values(":ver", s(&claim.ver))
+                    .send()
+                    .await;
+                result
+                    .map(drop)
+                    .map_err(|e| self.write_error("DeleteItem", &claim.key, e))
+            }
+        }
     }
 
     /// Whether the object (see [`object_id`]) was processed in full before: when, in epoch
@@ -1117,6 +1130,189 @@ fn parse_stored(item: &HashMap<String, AttributeValue>) -> Result<Stored, String
         lease,
         expires_at_s,
     })
+}
+
+/// The dedup stage of the pipeline: an [`Output`] in front of the destinations. Alerts are held
+/// until the next flush (a chunk of a few hundred findings), claimed in one batch, and only
+/// those that alert go on; at the end of the source, claims of alerts that were delivered are
+/// confirmed and the others released, so a retry alerts them again. Everything else (suppressed
+/// findings) passes straight through.
+///
+/// Holds at most one chunk's alerts (each at most one line long).
+pub struct DedupStage<'a, D: ?Sized, O> {
+    store: &'a DedupStore,
+    decider: &'a D,
+    inner: O,
+    lease_until_s: u64,
+    held: Vec<Held>,
+    claims: Vec<(Claim, String)>,
+    /// Findings not alerted again, by verdict (`duplicate`, `in_flight`).
+    pub deduplicated: BTreeMap<&'static str, u64>,
+    /// The same, by severity band (to take them off the alert counts).
+    pub deduplicated_by_label: [u64; 4],
+    /// Findings alerted without a claim because DynamoDB failed (fail open).
+    pub errors: u64,
+}
+
+struct Held {
+    source: String,
+    line: u64,
+    raw: String,
+    candidate: Candidate,
+    finding_id: String,
+}
+
+/// What an output can say after [`Output::finish`] about what it failed to deliver.
+pub trait DeliveryFailures {
+    /// Finding ids that were not delivered to some destination, and whether a digest (whose
+    /// findings are not all named) failed.
+    fn failed_findings(&self) -> (std::collections::HashSet<String>, bool);
+}
+
+impl<'a, D: Decide + ?Sized, O: Output + DeliveryFailures + Send> DedupStage<'a, D, O> {
+    /// A stage in front of `inner`; claims hold until `lease_until_s` (the invocation's
+    /// deadline, epoch seconds).
+    pub fn new(store: &'a DedupStore, decider: &'a D, inner: O, lease_until_s: u64) -> Self {
+        DedupStage {
+            store,
+            decider,
+            inner,
+            lease_until_s,
+            held: Vec::new(),
+            claims: Vec::new(),
+            deduplicated: BTreeMap::new(),
+            deduplicated_by_label: [0; 4],
+            errors: 0,
+        }
+    }
+
+    /// The output behind the stage.
+    pub fn into_inner(self) -> O {
+        self.inner
+    }
+
+    /// Findings deduplicated in all.
+    pub fn deduplicated_total(&self) -> u64 {
+        self.deduplicated.values().sum()
+    }
+
+    async fn claim_held(&mut self) -> std::io::Result<()> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        let held = std::mem::take(&mut self.held);
+        let candidates: Vec<Candidate> = held.iter().map(|h| h.candidate.clone()).collect();
+        let outcomes = self
+            .store
+            .claim(&candidates, self.lease_until_s, unix_now())
+            .await;
+        let mut first_error = None;
+        let mut forwarded = Ok(());
+        for (h, outcome) in held.into_iter().zip(outcomes) {
+            match outcome {
+                ClaimOutcome::Alert { verdict, claim } => {
+                    debug!(finding_id = %h.finding_id, verdict = verdict.as_str(), "alerting");
+                    self.claims.push((claim, h.finding_id.clone()));
+                    forwarded = forwarded.and(self.forward(&h));
+                }
+                ClaimOutcome::Skip(verdict) => {
+                    debug!(finding_id = %h.finding_id, verdict = verdict.as_str(), "not alerted again");
+                    *self.deduplicated.entry(verdict.as_str()).or_default() += 1;
+                    self.deduplicated_by_label[h.candidate.label as usize] += 1;
+                }
+                ClaimOutcome::Error(e) => {
+                    self.errors += 1;
+                    first_error.get_or_insert(e);
+                    forwarded = forwarded.and(self.forward(&h));
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            warn!(error = %e, alerted_anyway = self.errors, "dedup state unavailable: alerting without it (a repeat alert is possible)");
+        }
+        forwarded
+    }
+
+    /// Hands a held alert on, parsed and decided again (the same line decides the same way).
+    fn forward(&mut self, h: &Held) -> std::io::Result<()> {
+        let Ok(finding) = Finding::parse(&h.raw) else {
+            return Ok(()); // it parsed when it was read: cannot happen
+        };
+        let class = classify(&finding);
+        let decision = self.decider.decide(&finding, &class);
+        let rules = self.decider.rules();
+        self.inner.record(&Record {
+            source: &h.source,
+            line: h.line,
+            finding: &finding,
+            class: &class,
+            decision,
+            raw: &h.raw,
+            account_name: rules
+                .zip(class.account_id)
+                .and_then(|(r, id)| r.account_name(id)),
+            rules,
+        })
+    }
+
+    /// Confirms the claims of what was delivered, releases the others.
+    async fn settle(&mut self) {
+        if self.claims.is_empty() {
+            return;
+        }
+        let (failed, digest_failed) = self.inner.failed_findings();
+        let (release, confirm): (Vec<_>, Vec<_>) = std::mem::take(&mut self.claims)
+            .into_iter()
+            .partition(|(_, id)| digest_failed || failed.contains(id));
+        let confirm: Vec<Claim> = confirm.into_iter().map(|(c, _)| c).collect();
+        let release: Vec<Claim> = release.into_iter().map(|(c, _)| c).collect();
+        let (confirmed, released) =
+            futures_util::join!(self.store.confirm(&confirm), self.store.release(&release));
+        for (c, r) in confirm.iter().zip(confirmed) {
+            if let Err(e) = r {
+                warn!(finding = %c.key(), error = %e, "could not confirm the alert in the dedup table; it may alert again after the lease");
+            }
+        }
+        for (c, r) in release.iter().zip(released) {
+            if let Err(e) = r {
+                warn!(finding = %c.key(), error = %e, "could not release the claim of an undelivered alert; it alerts again once the lease expires");
+            }
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl<D: Decide + ?Sized, O: Output + DeliveryFailures + Send> Output for DedupStage<'_, D, O> {
+    fn record(&mut self, r: &Record<'_>) -> std::io::Result<()> {
+        if !r.decision.is_alert() {
+            return self.inner.record(r);
+        }
+        self.held.push(Held {
+            source: r.source.to_owned(),
+            line: r.line,
+            raw: r.raw.to_owned(),
+            candidate: Candidate::new(r.finding, r.class),
+            finding_id: r.finding.id().to_owned(),
+        });
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        self.claim_held().await?;
+        self.inner.flush().await
+    }
+
+    async fn finish(&mut self) -> std::io::Result<()> {
+        let claimed = self.claim_held().await;
+        let finished = self.inner.finish().await;
+        self.settle().await;
+        claimed.and(finished)
+    }
 }
 
 #[cfg(test)]

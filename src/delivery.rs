@@ -360,6 +360,30 @@ impl<'d> Deliveries<'d> {
     }
 }
 
+impl crate::dedup::DeliveryFailures for Deliveries<'_> {
+    fn failed_findings(&self) -> (std::collections::HashSet<String>, bool) {
+        let mut ids = std::collections::HashSet::new();
+        let mut digest = false;
+        for lane in &self.lanes {
+            let report = match &lane.out {
+                DestinationOutput::Sns(s) => s.report(),
+                DestinationOutput::Webhook(w) => w.report(),
+                DestinationOutput::Preview(_) => continue,
+            };
+            for u in &report.failed {
+                if u.finding_type == "digest" && u.alerts != 1
+                    || u.finding_id.starts_with("digest-")
+                {
+                    digest = true;
+                } else {
+                    ids.insert(u.finding_id.clone());
+                }
+            }
+        }
+        (ids, digest)
+    }
+}
+
 impl Output for Deliveries<'_> {
     fn record(&mut self, r: &Record<'_>) -> io::Result<()> {
         if self.source != r.source {
@@ -616,7 +640,9 @@ mod tests {
     }
 
     fn line(i: usize, ty: &str, severity: f64) -> String {
-        format!(r#"{{"id":"f{i}","type":"{ty}","severity":{severity},"accountId":"111122223333","region":"us-east-1"}}"#)
+        format!(
+            r#"{{"id":"f{i}","type":"{ty}","severity":{severity},"accountId":"111122223333","region":"us-east-1"}}"#
+        )
     }
 
     /// Runs findings (type, severity) through a routed dry run; returns the lines written.

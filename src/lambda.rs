@@ -19,6 +19,7 @@ use crate::classify::MinSeverity;
 use crate::config::RulesLocation;
 use crate::config::{DestinationsConfig, SetupError};
 use crate::decision::{Decide, Decider, Policy};
+use crate::dedup::{DedupSettings, DedupStage, DedupStore};
 use crate::delivery::{Deliveries, Destination, DestinationCounts, counts_by_destination};
 use crate::export::ReaderOptions;
 use crate::pipeline::{Output, Record, SourceError, Stats, process_source};
@@ -83,6 +84,8 @@ pub struct Config {
     /// `INCLUDE_SAMPLES`, `INCLUDE_ARCHIVED` and the destination variables (`SNS_TOPIC_ARN`,
     /// `WEBHOOK_SECRET`, …) are not used (the HTTP settings still are).
     pub rules: Option<RulesLocation>,
+    /// `DEDUP_TABLE` and its settings (see [`crate::dedup`]); `None`: no dedup.
+    pub dedup: Option<DedupSettings>,
 }
 
 /// The function's own settings (the destinations' are
@@ -100,7 +103,10 @@ const OWN_ENV_VARS: [&str; 8] = [
 
 /// Every environment variable the function reads. The SAM template sets only variables from
 /// this list.
-pub const ENV_VARS: [&str; 22] = concat(crate::config::DESTINATION_ENV_VARS, OWN_ENV_VARS);
+pub const ENV_VARS: [&str; 26] = concat(
+    concat::<14, 8, 22>(crate::config::DESTINATION_ENV_VARS, OWN_ENV_VARS),
+    crate::dedup::DEDUP_ENV_VARS,
+);
 
 /// `a` then `b` (`C` must be their total length, checked at compile time).
 const fn concat<const A: usize, const B: usize, const C: usize>(
@@ -213,6 +219,7 @@ impl Config {
             reader,
             metrics_namespace: metrics_on.then_some(namespace),
             rules,
+            dedup: DedupSettings::from_lookup(&get)?,
         })
     }
 }
@@ -236,6 +243,8 @@ pub struct App {
     pub destinations: Vec<Destination>,
     /// The policy from the environment, or the rules file.
     pub decider: Decider,
+    /// The dedup table, if configured.
+    pub dedup: Option<DedupStore>,
 }
 
 impl App {
@@ -272,12 +281,30 @@ impl App {
                 (destinations, Decider::Rules(Box::new(rules)))
             }
         };
+        let dedup = config
+            .dedup
+            .clone()
+            .map(|s| DedupStore::new(crate::aws::dynamodb_client(sdk), s));
         Ok(App {
             config,
             opener,
             destinations,
             decider,
+            dedup,
         })
+    }
+}
+
+/// Until when a dedup claim holds (epoch seconds): the invocation's deadline and a few seconds
+/// (`deadline` is the delivery deadline, a little before the function's own), or 15 minutes —
+/// Lambda's longest timeout — without one.
+fn lease_until(deadline: Option<Instant>) -> u64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    match deadline {
+        Some(d) => now + d.saturating_duration_since(Instant::now()).as_secs() + 5,
+        None => now + 900,
     }
 }
 
@@ -331,8 +358,13 @@ pub struct InvocationSummary {
     pub shape: &'static str,
     /// Export objects referenced by the event.
     pub objects: u64,
-    /// Objects skipped (test events, non-export keys, deleted since the event).
+    /// Objects skipped (test events, non-export keys, deleted since the event, processed
+    /// before).
     pub objects_skipped: u64,
+    /// Of those, objects processed in full before (same version or ETag; dedup table only).
+    pub objects_already_processed: u64,
+    /// Findings alerted without the dedup table because it failed (fail open).
+    pub dedup_errors: u64,
     /// The pipeline's account: findings, alerts, suppressed, rejected.
     #[serde(flatten)]
     pub stats: Stats,
@@ -412,25 +444,72 @@ pub async fn handle_until(
         };
         for obj in objects {
             summary.objects += 1;
+            // The same object (bucket, key, version or ETag) processed in full before: skip it.
+            let object_id = obj
+                .version_id
+                .as_deref()
+                .or(obj.etag.as_deref())
+                .map(|v| crate::dedup::object_id(&obj.bucket, &obj.key, v));
+            if let (Some(store), Some(id)) = (&app.dedup, &object_id) {
+                match store.object_done(id).await {
+                    Ok(Some(done_at)) => {
+                        info!(object = %obj, done_at, "already processed (same version or ETag); skipped");
+                        summary.objects_skipped += 1;
+                        summary.objects_already_processed += 1;
+                        continue;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        warn!(object = %obj, error = %e, "cannot tell whether the object was processed before; processing it")
+                    }
+                }
+            }
             let src = SourceRef::S3(obj);
             let inner = match app.decider.rules() {
                 None => Deliveries::new(&app.destinations, deadline),
                 Some(rules) => Deliveries::routed(&app.destinations, rules, deadline),
             };
-            let mut out = Metered {
-                inner,
-                lag: &mut lag,
+            let mut stats = Stats::default();
+            let (result, deliveries) = match &app.dedup {
+                None => {
+                    let mut out = Metered {
+                        inner,
+                        lag: &mut lag,
+                    };
+                    let result = process_source(
+                        &src,
+                        &app.opener,
+                        &app.config.reader,
+                        &app.decider,
+                        &mut out,
+                        &mut stats,
+                    )
+                    .await;
+                    (result, out.inner)
+                }
+                Some(store) => {
+                    let lease_until_s = lease_until(deadline);
+                    let mut out = Metered {
+                        inner: DedupStage::new(store, &app.decider, inner, lease_until_s),
+                        lag: &mut lag,
+                    };
+                    let result = process_source(
+                        &src,
+                        &app.opener,
+                        &app.config.reader,
+                        &app.decider,
+                        &mut out,
+                        &mut stats,
+                    )
+                    .await;
+                    let stage = out.inner;
+                    stats.deduplicate(&stage.deduplicated, stage.deduplicated_by_label);
+                    summary.dedup_errors += stage.errors;
+                    (result, stage.into_inner())
+                }
             };
-            let result = process_source(
-                &src,
-                &app.opener,
-                &app.config.reader,
-                &app.decider,
-                &mut out,
-                &mut summary.stats,
-            )
-            .await;
-            let reports = out.inner.into_reports();
+            summary.stats.add(&stats);
+            let reports = deliveries.into_reports();
             for (name, c) in counts_by_destination(&reports) {
                 let total = summary.deliveries.entry(name).or_default();
                 total.sent += c.sent;
@@ -442,6 +521,7 @@ pub async fn handle_until(
             for (_, r) in reports {
                 report.add(r);
             }
+            let delivered_all = report.failed.is_empty();
             summary.alerts_sent += report.sent;
             summary.digests_sent += report.digests_sent;
             summary.digested_alerts += report.digested_alerts;
@@ -458,7 +538,14 @@ pub async fn handle_until(
                     .extend(report.failed.into_iter().take(room));
             }
             match result {
-                Ok(()) => {}
+                Ok(()) => {
+                    if delivered_all
+                        && let (Some(store), Some(id)) = (&app.dedup, &object_id)
+                        && let Err(e) = store.mark_object_done(id, now_millis() / 1000).await
+                    {
+                        warn!(object = %src, error = %e, "could not record the object as processed; a redelivery of its event is deduplicated finding by finding");
+                    }
+                }
                 Err(e @ SourceError::Open(OpenError::NotFound { .. })) => {
                     // Deleted since the event: nothing to retry.
                     warn!(object = %src, "{e}; skipped");
@@ -552,6 +639,10 @@ pub fn emf(namespace: &str, s: &InvocationSummary, elapsed: Duration, timestamp_
     values.insert("DigestsSent", (s.digests_sent as f64, "Count"));
     values.insert("DigestedAlerts", (s.digested_alerts as f64, "Count"));
     values.insert("Suppressed", (s.stats.suppressed.total() as f64, "Count"));
+    values.insert(
+        "Deduplicated",
+        (s.stats.deduplicated.total() as f64, "Count"),
+    );
     values.insert("RejectedLines", (s.stats.rejected.total() as f64, "Count"));
     values.insert("DeliveryFailures", (s.delivery_failures as f64, "Count"));
     values.insert("ObjectsProcessed", (s.objects as f64, "Count"));

@@ -140,6 +140,9 @@ pub struct Stats {
     pub alerts_by_severity: Counts,
     /// Findings suppressed, by reason.
     pub suppressed: Counts,
+    /// Findings that would alert but were alerted before (dedup table), by verdict:
+    /// `duplicate`, or `in_flight` (another invocation is delivering it). Not in `alerts`.
+    pub deduplicated: Counts,
     /// Lines rejected, by reason.
     pub rejected: Counts,
     /// Lines read (findings, rejected and blank).
@@ -157,6 +160,7 @@ impl Default for Stats {
             alerts: 0,
             alerts_by_severity: Counts::with_keys(SeverityLabel::ALL.map(SeverityLabel::as_str)),
             suppressed: Counts::with_keys(Reason::ALL.map(Reason::as_str)),
+            deduplicated: Counts::with_keys(["duplicate", "in_flight"]),
             rejected: Counts::with_keys(RejectReason::ALL.map(RejectReason::as_str)),
             lines: 0,
             decompressed_bytes: 0,
@@ -165,6 +169,22 @@ impl Default for Stats {
 }
 
 impl Stats {
+    /// Moves findings from `alerts` to `deduplicated`: `by_verdict` counts, `by_label` the same
+    /// findings by severity band (Low first).
+    pub fn deduplicate(&mut self, by_verdict: &BTreeMap<&'static str, u64>, by_label: [u64; 4]) {
+        for (verdict, n) in by_verdict {
+            for _ in 0..*n {
+                self.deduplicated.bump(verdict);
+            }
+            self.alerts = self.alerts.saturating_sub(*n);
+        }
+        for (label, n) in SeverityLabel::ALL.iter().zip(by_label) {
+            if let Some(c) = self.alerts_by_severity.0.get_mut(label.as_str()) {
+                *c = c.saturating_sub(n);
+            }
+        }
+    }
+
     /// Adds another account to this one.
     pub fn add(&mut self, o: &Stats) {
         self.sources += o.sources;
@@ -173,6 +193,7 @@ impl Stats {
         self.alerts += o.alerts;
         self.alerts_by_severity.add(&o.alerts_by_severity);
         self.suppressed.add(&o.suppressed);
+        self.deduplicated.add(&o.deduplicated);
         self.rejected.add(&o.rejected);
         self.lines += o.lines;
         self.decompressed_bytes += o.decompressed_bytes;

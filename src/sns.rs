@@ -122,6 +122,11 @@ pub struct SnsOutput<'d> {
 }
 
 impl SnsOutput<'_> {
+    /// The report so far.
+    pub fn report(&self) -> &DeliveryReport {
+        &self.report
+    }
+
     /// The delivery report, once the last flush is done.
     pub fn into_report(self) -> DeliveryReport {
         self.report

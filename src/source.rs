@@ -21,6 +21,9 @@ pub struct ObjectRef {
     pub key: String,
     /// A specific version, when the event names one.
     pub version_id: Option<String>,
+    /// The object's ETag, when the event gives it (it tells one content of a key from another,
+    /// for object idempotency).
+    pub etag: Option<String>,
 }
 
 impl fmt::Display for ObjectRef {
@@ -58,6 +61,7 @@ impl SourceRef {
                         bucket: bucket.to_owned(),
                         key: key.to_owned(),
                         version_id: None,
+                        etag: None,
                     }))
                 }
                 _ => Err(format!(
@@ -248,7 +252,8 @@ mod tests {
             Ok(SourceRef::S3(ObjectRef {
                 bucket: "b".into(),
                 key: "My Export/AWSLogs/x.jsonl.gz".into(),
-                version_id: None
+                version_id: None,
+                etag: None,
             }))
         );
         for bad in ["s3://", "s3://bucket", "s3://bucket/", "s3:///key", ""] {

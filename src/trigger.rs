@@ -320,6 +320,9 @@ fn s3_record(i: usize, record: &Value, unit: &mut Unit) {
     let version_id = str_at(record, "/s3/object/versionId")
         .filter(|v| !v.is_empty())
         .map(str::to_owned);
+    let etag = str_at(record, "/s3/object/eTag")
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned);
     let created = event_name.is_some_and(|name| {
         name.strip_prefix("s3:")
             .unwrap_or(name)
@@ -335,6 +338,7 @@ fn s3_record(i: usize, record: &Value, unit: &mut Unit) {
                 bucket: bucket.to_owned(),
                 key,
                 version_id,
+                etag,
             };
             object.to_string()
         };
@@ -354,6 +358,7 @@ fn s3_record(i: usize, record: &Value, unit: &mut Unit) {
             bucket: bucket.to_owned(),
             key,
             version_id,
+            etag,
         }),
         Err(e) => unit.fail(e.to_string()),
     }
@@ -378,12 +383,16 @@ fn eventbridge(v: &Value, unit: &mut Unit) {
     let version_id = str_at(v, "/detail/object/version-id")
         .filter(|v| !v.is_empty())
         .map(str::to_owned);
+    let etag = str_at(v, "/detail/object/etag")
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned);
     if source != "aws.s3" || detail_type != Some("Object Created") {
         let what = if source == "aws.s3" && !bucket.is_empty() && !key.is_empty() {
             ObjectRef {
                 bucket: bucket.to_owned(),
                 key: key.to_owned(),
                 version_id,
+                etag,
             }
             .to_string()
         } else {
@@ -400,6 +409,7 @@ fn eventbridge(v: &Value, unit: &mut Unit) {
         bucket: bucket.to_owned(),
         key: key.to_owned(),
         version_id,
+        etag,
     });
 }
 
@@ -530,6 +540,7 @@ mod tests {
             bucket: bucket.into(),
             key: key.into(),
             version_id: version.map(Into::into),
+            etag: None,
         }
     }
 
@@ -549,9 +560,44 @@ mod tests {
         }
     }
 
+    /// The invocation of a fixture, ETags left out (they have their own test).
     fn parse(text: &str) -> Invocation {
+        let mut inv = parse_with_etags(text);
+        for u in &mut inv.units {
+            for o in &mut u.objects {
+                o.etag = None;
+            }
+        }
+        inv
+    }
+
+    fn parse_with_etags(text: &str) -> Invocation {
         let v: Value = serde_json::from_str(text).expect("fixture is JSON");
         parse_event(&v).expect("recognised")
+    }
+
+    #[test]
+    fn etags_are_read_where_the_event_has_them() {
+        let etags = |text: &str| -> Vec<Option<String>> {
+            parse_with_etags(text)
+                .units
+                .iter()
+                .flat_map(|u| u.objects.iter().map(|o| o.etag.clone()))
+                .collect()
+        };
+        let want = Some("6f1c2b9e0d4a7c3e8b5f1a2d9c0e7b4a".to_owned());
+        assert_eq!(
+            etags(include_str!("../events/s3-put.json")),
+            std::slice::from_ref(&want)
+        );
+        assert_eq!(
+            etags(include_str!("../events/eventbridge-object-created.json")),
+            std::slice::from_ref(&want)
+        );
+        assert_eq!(etags(include_str!("../events/sns-s3.json")), [want]);
+        let none = s3_rec("ObjectCreated:Put", KEY, json!({}));
+        let inv = parse_event(&json!({"Records": [none]})).unwrap();
+        assert_eq!(inv.units[0].objects[0].etag, None);
     }
 
     /// A minimal S3 notification record; `extra` members are merged into `s3.object`.

@@ -362,8 +362,11 @@ impl WebhookDestination {
         &self.target.name
     }
 
-    /// An output gathering the alerts of one source; nothing is sent after `deadline`.
+    /// An output gathering the alerts of one source; nothing is sent after `deadline`. A
+    /// webhook given up on (401, 403, 404, 410) is tried again from the next source on: it may
+    /// have been fixed, and a warm function must not stay cut off from it.
     pub fn output(&self, deadline: Option<Instant>) -> WebhookOutput<'_> {
+        self.pace.lock().unwrap_or_else(|e| e.into_inner()).gave_up = None;
         WebhookOutput {
             dest: self,
             deadline,
@@ -754,6 +757,11 @@ impl WebhookOutput<'_> {
     /// The destination's name.
     pub fn name(&self) -> &str {
         &self.dest.target.name
+    }
+
+    /// The report so far.
+    pub fn report(&self) -> &DeliveryReport {
+        &self.report
     }
 
     /// The report, once [`WebhookOutput::send`] with `finish` is done.

@@ -8,10 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType, TimeToLiveSpecification,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use guardduty_alerts::classify::SeverityLabel::{self, *};
 use guardduty_alerts::dedup::*;
 use support::*;
@@ -25,47 +22,11 @@ async fn dynamodb(moto: &Moto) -> Client {
     guardduty_alerts::aws::dynamodb_client(&sdk_config(&moto.endpoint))
 }
 
-/// The table as the product documents it: `pk` (S) hash key, on demand, TTL on `expires_at`.
-async fn create_table(ddb: &Client, name: &str) {
-    ddb.create_table()
-        .table_name(name)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .expect("attribute"),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .expect("key schema"),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("CreateTable");
-    ddb.update_time_to_live()
-        .table_name(name)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .enabled(true)
-                .attribute_name("expires_at")
-                .build()
-                .expect("ttl"),
-        )
-        .send()
-        .await
-        .expect("UpdateTimeToLive");
-}
-
 /// moto, a client and a store over a fresh table with the default settings.
 async fn setup() -> (Moto, Client, DedupStore) {
     let moto = Moto::start().await;
     let ddb = dynamodb(&moto).await;
-    create_table(&ddb, TABLE).await;
+    create_dedup_table(&ddb, TABLE).await;
     let store = DedupStore::new(ddb.clone(), DedupSettings::new(TABLE));
     (moto, ddb, store)
 }

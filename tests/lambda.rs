@@ -680,7 +680,9 @@ async fn rules_from_s3_route_alerts_and_digest_bursts_through_the_runtime_emulat
         .put_object()
         .bucket(BUCKET)
         .key("config/rules.toml")
-        .body(aws_sdk_s3::primitives::ByteStream::from(rules.clone().into_bytes()))
+        .body(aws_sdk_s3::primitives::ByteStream::from(
+            rules.clone().into_bytes(),
+        ))
         .send()
         .await
         .expect("put the rules file");
@@ -706,7 +708,10 @@ async fn rules_from_s3_route_alerts_and_digest_bursts_through_the_runtime_emulat
             other => panic!("unexpected decision {other:?}"),
         }
     }
-    assert!(critical >= 1 && rest > 3 && low >= 1 && prod >= 1, "the sample exercises every path: {critical} {rest} {low} {prod}");
+    assert!(
+        critical >= 1 && rest > 3 && low >= 1 && prod >= 1,
+        "the sample exercises every path: {critical} {rest} {low} {prod}"
+    );
 
     let mut env = w.env();
     env.push(("RULES_CONFIG", format!("s3://{BUCKET}/config/rules.toml")));
@@ -725,7 +730,10 @@ async fn rules_from_s3_route_alerts_and_digest_bursts_through_the_runtime_emulat
     assert_eq!(response["digests_sent"], 2, "{response}");
     assert_eq!(response["digested_alerts"], 2 * rest, "{response}");
     assert_eq!(response["delivery_failures"], 0, "{response}");
-    assert_eq!(response["deliveries"]["topic"]["sent"], critical, "{response}");
+    assert_eq!(
+        response["deliveries"]["topic"]["sent"], critical,
+        "{response}"
+    );
     assert_eq!(response["deliveries"]["chat"]["digests"], 1, "{response}");
 
     // SNS: only the Critical alerts, one by one.
@@ -744,7 +752,10 @@ async fn rules_from_s3_route_alerts_and_digest_bursts_through_the_runtime_emulat
         .filter(|t| t.contains("GuardDuty digest"))
         .collect();
     assert_eq!(digest_text.len(), 1, "{digest_text:?}");
-    assert!(digest_text[0].contains(&format!("{rest} alerts")), "{digest_text:?}");
+    assert!(
+        digest_text[0].contains(&format!("{rest} alerts")),
+        "{digest_text:?}"
+    );
     // The generic webhook: the digest as JSON, counting exactly the non-Critical alerts.
     let bodies: Vec<Value> = hook.requests().iter().map(|r| r.json()).collect();
     assert_eq!(bodies.len() as u64, critical + 1);
@@ -767,5 +778,117 @@ async fn rules_from_s3_route_alerts_and_digest_bursts_through_the_runtime_emulat
     assert!(named >= 1, "account names in the digest: {digest}");
     let logs = emulator.logs();
     assert!(logs.contains("rules loaded"), "{logs}");
-    assert!(!logs.contains("T0KEN"), "the logs show the Slack URL:\n{logs}");
+    assert!(
+        !logs.contains("T0KEN"),
+        "the logs show the Slack URL:\n{logs}"
+    );
+}
+
+/// With a dedup table: the same event delivered twice alerts once (the object is recorded as
+/// processed, by its ETag); the same findings in another object (a re-export) are deduplicated
+/// finding by finding; two invocations racing on the same findings alert exactly once between
+/// them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dedup_table_makes_redelivery_and_re_exports_alert_once() {
+    let w = world(false).await;
+    let table = "guardduty-alerts-dedup";
+    create_dedup_table(&guardduty_alerts::aws::dynamodb_client(&w.sdk), table).await;
+    let app = w.app(&[("DEDUP_TABLE", table)]).await;
+
+    let first = handle(&app, event("s3-put.json")).await.expect("first");
+    assert_eq!(first["alerts"], 10, "{first}");
+    assert_eq!(first["alerts_sent"], 10, "{first}");
+    assert_eq!(w.alerts(10).await.len(), 10);
+
+    // The same event again (S3 notifications are at least once): skipped as processed.
+    let again = handle(&app, event("s3-put.json")).await.expect("again");
+    assert_eq!(again["objects_already_processed"], 1, "{again}");
+    assert_eq!(again["alerts_sent"], 0, "{again}");
+
+    // The same findings in another object (as GuardDuty re-exports them): each one a duplicate.
+    let other = format!(
+        "AWSLogs/111122223333/GuardDuty/us-east-1/2026/11/26/{}.jsonl.gz",
+        "0a0b0c0d-1111-4222-8333-444455556666"
+    );
+    w.put(&other, sample_gz()).await;
+    let mut ev = event("s3-put.json");
+    ev["Records"][0]["s3"]["object"]["key"] = json!(other);
+    ev["Records"][0]["s3"]["object"]["eTag"] = json!("0a0b0c0d0e0f");
+    let re_export = handle(&app, ev.clone()).await.expect("re-export");
+    assert_eq!(re_export["alerts"], 0, "{re_export}");
+    assert_eq!(re_export["deduplicated"]["duplicate"], 10, "{re_export}");
+    assert_eq!(re_export["alerts_sent"], 0, "{re_export}");
+    // Findings = alerts + suppressed + deduplicated.
+    let findings = re_export["findings"].as_u64().unwrap();
+    let suppressed: u64 = re_export["suppressed"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(findings, 10 + suppressed, "{re_export}");
+
+    // Two invocations at once on fresh findings (a new table): exactly one alert per finding.
+    let table2 = "guardduty-alerts-dedup-race";
+    create_dedup_table(&guardduty_alerts::aws::dynamodb_client(&w.sdk), table2).await;
+    let (a, b) = (
+        w.app(&[("DEDUP_TABLE", table2)]).await,
+        w.app(&[("DEDUP_TABLE", table2)]).await,
+    );
+    ev["Records"][0]["s3"]["object"]["eTag"] = json!("race");
+    let (ra, rb) = tokio::join!(handle(&a, ev.clone()), handle(&b, ev.clone()));
+    let (ra, rb) = (ra.expect("a"), rb.expect("b"));
+    let sent = ra["alerts_sent"].as_u64().unwrap() + rb["alerts_sent"].as_u64().unwrap();
+    assert_eq!(
+        sent, 10,
+        "exactly one alert per finding between the two: {ra} {rb}"
+    );
+    let skipped = |r: &Value| {
+        r["deduplicated"]["duplicate"].as_u64().unwrap()
+            + r["deduplicated"]["in_flight"].as_u64().unwrap()
+            + r["objects_already_processed"].as_u64().unwrap() * 10
+    };
+    assert_eq!(skipped(&ra) + skipped(&rb), 10, "{ra} {rb}");
+    assert_eq!(w.alerts(10).await.len(), 10, "SQS got exactly ten more");
+}
+
+/// With a dedup table, an alert that was not delivered is not recorded as alerted: the retry of
+/// the failed invocation sends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dedup_releases_what_was_not_delivered_so_the_retry_sends_it() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use support::http::{Reply, Server};
+    let w = world(false).await;
+    let table = "guardduty-alerts-dedup";
+    create_dedup_table(&guardduty_alerts::aws::dynamodb_client(&w.sdk), table).await;
+    let up = std::sync::Arc::new(AtomicBool::new(false));
+    let up2 = up.clone();
+    let slack = Server::start(move |_, _| {
+        if up2.load(Ordering::SeqCst) {
+            Reply::status(200, "ok")
+        } else {
+            Reply::status(404, "no_service")
+        }
+    })
+    .await;
+    let url = slack.url("/services/T0KEN");
+    let app = w
+        .app(&[
+            ("SNS_TOPIC_ARN", ""),
+            ("SLACK_WEBHOOK_URL", &url),
+            ("ALLOW_HTTP_WEBHOOKS", "true"),
+            ("DEDUP_TABLE", table),
+        ])
+        .await;
+    let failed = handle(&app, event("s3-put.json"))
+        .await
+        .expect_err("Slack refuses");
+    assert_eq!(failed.kind, "DeliveryFailed", "{}", failed.message);
+    up.store(true, Ordering::SeqCst);
+    let retry = handle(&app, event("s3-put.json")).await.expect("retry");
+    assert_eq!(retry["objects_already_processed"], 0, "{retry}");
+    assert_eq!(retry["deduplicated"]["duplicate"], 0, "{retry}");
+    assert_eq!(retry["alerts_sent"], 10, "{retry}");
+    let third = handle(&app, event("s3-put.json")).await.expect("third");
+    assert_eq!(third["objects_already_processed"], 1, "{third}");
 }

@@ -94,3 +94,28 @@ fn template_builds_the_lambda_binary_for_provided_al2023() {
     // The metric the dead man's switch watches is one the function emits.
     assert!(t.contains("MetricName: ObjectsProcessed") && t.contains("Namespace: GuardDutyAlerts"));
 }
+
+/// The dedup table the template makes is the one the code documents (`pk` hash key, TTL on
+/// `expires_at`), and the role may call exactly the operations the code calls on it.
+#[test]
+fn the_dedup_table_and_its_permissions_match_the_code() {
+    let t = template();
+    let code = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/dedup.rs"))
+        .expect("src/dedup.rs");
+    for (call, action) in [
+        (".batch_get_item()", "dynamodb:BatchGetItem"),
+        (".put_item()", "dynamodb:PutItem"),
+        (".update_item()", "dynamodb:UpdateItem"),
+        (".delete_item()", "dynamodb:DeleteItem"),
+        (".get_item()", "dynamodb:GetItem"),
+    ] {
+        assert!(code.contains(call), "src/dedup.rs no longer calls {call}");
+        assert!(t.contains(action), "template.yaml does not allow {action}");
+    }
+    assert!(
+        t.contains("AttributeName: expires_at")
+            && t.contains("{ AttributeName: pk, KeyType: HASH }")
+    );
+    assert!(t.contains("DEDUP_TABLE: !If [CreateDedupTable, !Ref DedupStateTable"));
+    assert!(t.contains("Resource: !GetAtt DedupStateTable.Arn"));
+}

@@ -334,6 +334,46 @@ async fn http_get_status(port: u16, path: &str) -> Option<u16> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// DynamoDB
+// ---------------------------------------------------------------------------------------------
+
+/// The table as the product documents it: `pk` (S) hash key, on demand, TTL on `expires_at`.
+pub async fn create_dedup_table(ddb: &aws_sdk_dynamodb::Client, name: &str) {
+    ddb.create_table()
+        .table_name(name)
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .expect("attribute"),
+        )
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                .build()
+                .expect("key schema"),
+        )
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("CreateTable");
+    ddb.update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name("expires_at")
+                .build()
+                .expect("ttl"),
+        )
+        .send()
+        .await
+        .expect("UpdateTimeToLive");
+}
+
+// ---------------------------------------------------------------------------------------------
 // SDK clients
 // ---------------------------------------------------------------------------------------------
 
