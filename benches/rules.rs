@@ -143,6 +143,97 @@ fn main() {
     println!(
         "(the pipeline also inflates, frames and writes each finding, so the share of its time is smaller)"
     );
+    end_to_end(&lines, &configs);
+}
+
+/// The foundation pipeline end to end (gzip'd export on disk -> decompress -> frame -> parse
+/// -> classify -> decide -> JSON Lines to a sink, as `process --format json > /dev/null`), with
+/// the default policy and with each 50-rule set, alternating within each round. Reports the
+/// median time of each and its ratio to the policy's.
+fn end_to_end(lines: &[&str], configs: &[(&str, RulesConfig)]) {
+    use guardduty_alerts::decision::{Decide, Policy};
+    use guardduty_alerts::export::ReaderOptions;
+    use guardduty_alerts::output::JsonLines;
+    use guardduty_alerts::pipeline::{Stats, process_source};
+    use guardduty_alerts::source::{LocalOpener, SourceRef};
+    use std::io::Write as _;
+
+    let copies = env_usize("BENCH_E2E_FINDINGS", 200_000) / lines.len();
+    let rounds = env_usize("BENCH_E2E_ROUNDS", 11);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
+    std::fs::create_dir_all(&dir).expect("bench-data dir");
+    let path = dir.join(format!("rules-e2e-{}.jsonl.gz", copies * lines.len()));
+    {
+        let file = std::fs::File::create(&path).expect("create the export");
+        let mut gz = flate2::write::GzEncoder::new(
+            std::io::BufWriter::new(file),
+            flate2::Compression::fast(),
+        );
+        for i in 0..copies {
+            for l in lines {
+                // A distinct id per copy: `"id":"` is followed by the finding id.
+                let l = l.replacen("\"id\":\"", &format!("\"id\":\"{i:08x}"), 1);
+                gz.write_all(l.as_bytes()).expect("write");
+                gz.write_all(b"\n").expect("write");
+            }
+        }
+        gz.finish().expect("finish gzip").flush().expect("flush");
+    }
+    let src = SourceRef::parse(path.to_str().expect("utf-8 path")).expect("source");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let run = |decider: &dyn Decide| -> f64 {
+        rt.block_on(async {
+            let mut out = JsonLines::new(std::io::sink());
+            let mut stats = Stats::default();
+            let t = Instant::now();
+            process_source(
+                &src,
+                &LocalOpener,
+                &ReaderOptions::default(),
+                decider,
+                &mut out,
+                &mut stats,
+            )
+            .await
+            .expect("pipeline");
+            let secs = t.elapsed().as_secs_f64();
+            assert_eq!(stats.findings as usize, copies * lines.len());
+            secs
+        })
+    };
+    let policy = Policy::default();
+    let mut deciders: Vec<(&str, &dyn Decide)> = vec![("policy (no rules)", &policy)];
+    for (name, c) in configs {
+        deciders.push((name, c));
+    }
+    let mut times = vec![Vec::with_capacity(rounds); deciders.len()];
+    run(&policy); // warm the page cache and the allocator
+    for round in 0..rounds {
+        for step in 0..deciders.len() {
+            let k = (step + round) % deciders.len();
+            times[k].push(run(deciders[k].1));
+        }
+    }
+    let n = copies * lines.len();
+    println!();
+    println!(
+        "end to end: {n} findings ({} MB gzip'd), process --format json to a sink, {rounds} rounds alternating",
+        std::fs::metadata(&path).map_or(0, |m| m.len()) / 1_000_000
+    );
+    let (base, _, _) = stats(&mut times[0].clone());
+    for ((name, _), t) in deciders.iter().zip(&mut times) {
+        let (med, min, _) = stats(t);
+        println!(
+            "  {name:<18}: median {:>7.1} ms, min {:>7.1} ms, {:>6.0} k findings/s, {:+.1}% vs policy",
+            med * 1e3,
+            min * 1e3,
+            n as f64 / med / 1e3,
+            100.0 * (med / base - 1.0)
+        );
+    }
 }
 
 /// 49 rules of distinct type globs that match none of the sample findings, then

@@ -424,6 +424,21 @@ impl Output for Deliveries<'_> {
     }
 }
 
+/// How many alerts the failures stand for: each finding once however many destinations it
+/// failed for, and every alert of a failed digest.
+pub fn failed_alerts(failed: &[Undelivered]) -> u64 {
+    let mut ids = std::collections::HashSet::new();
+    let mut in_digests = 0;
+    for u in failed {
+        if u.finding_type == "digest" && u.finding_id.starts_with("digest-") {
+            in_digests += u.alerts;
+        } else {
+            ids.insert(u.finding_id.as_str());
+        }
+    }
+    ids.len() as u64 + in_digests
+}
+
 /// Totals per destination name, from reports.
 pub fn counts_by_destination(
     reports: &[(String, DeliveryReport)],

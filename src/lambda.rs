@@ -22,7 +22,7 @@ use crate::decision::{Decide, Decider, Policy};
 use crate::dedup::{DedupSettings, DedupStage, DedupStore};
 use crate::delivery::{Deliveries, Destination, DestinationCounts, counts_by_destination};
 use crate::export::ReaderOptions;
-use crate::pipeline::{Output, Record, SourceError, Stats, process_source};
+use crate::pipeline::{Account, Output, Record, SourceError, Stats, process_source};
 use crate::s3::S3Opener;
 use crate::secret::SecretStore;
 use crate::sns::Undelivered;
@@ -386,6 +386,8 @@ pub struct InvocationSummary {
     pub undelivered: Vec<Undelivered>,
     /// Largest export lag seen, in seconds (now minus a finding's `updatedAt`).
     pub export_lag_seconds: Option<f64>,
+    /// Every finding accounted for: alerted + suppressed + deduplicated + failed.
+    pub account: Account,
 }
 
 /// Handles one event without a deadline (see [`handle_until`]).
@@ -415,6 +417,7 @@ pub async fn handle_until(
     };
     let mut failed_messages: Vec<String> = Vec::new();
     let mut lag = LagMeter::new(SystemTime::now());
+    let mut failed_alerts_total = 0u64;
     for unit in invocation.units {
         let mut unit_failed = false;
         for s in &unit.skipped {
@@ -522,6 +525,7 @@ pub async fn handle_until(
                 report.add(r);
             }
             let delivered_all = report.failed.is_empty();
+            failed_alerts_total += crate::delivery::failed_alerts(&report.failed);
             summary.alerts_sent += report.sent;
             summary.digests_sent += report.digests_sent;
             summary.digested_alerts += report.digested_alerts;
@@ -567,6 +571,10 @@ pub async fn handle_until(
         }
     }
     summary.export_lag_seconds = lag.max;
+    summary.account = Account::new(&summary.stats, failed_alerts_total);
+    if !summary.account.balanced {
+        error!(account = ?summary.account, "the account does not balance: findings != alerted + suppressed + deduplicated + failed (a bug: please report it)");
+    }
     let elapsed = started.elapsed();
     if let Some(ns) = &app.config.metrics_namespace {
         println!("{}", emf(ns, &summary, elapsed, now_millis()));
@@ -645,6 +653,8 @@ pub fn emf(namespace: &str, s: &InvocationSummary, elapsed: Duration, timestamp_
     );
     values.insert("RejectedLines", (s.stats.rejected.total() as f64, "Count"));
     values.insert("DeliveryFailures", (s.delivery_failures as f64, "Count"));
+    values.insert("FindingsAlerted", (s.account.alerted as f64, "Count"));
+    values.insert("FindingsFailed", (s.account.failed as f64, "Count"));
     values.insert("ObjectsProcessed", (s.objects as f64, "Count"));
     values.insert("ObjectsFailed", (s.failures.len() as f64, "Count"));
     values.insert(

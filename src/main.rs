@@ -253,8 +253,16 @@ async fn process(args: ProcessArgs) -> ExitCode {
     };
     let elapsed = started.elapsed();
     match args.format {
-        Format::Json => eprintln!("{}", outcome.stats.summary_json(elapsed)),
-        Format::Text => eprintln!("{}", human_summary(&outcome.stats, elapsed)),
+        Format::Json => eprintln!(
+            "{}",
+            outcome
+                .stats
+                .summary_json_with(elapsed, outcome.failed_alerts)
+        ),
+        Format::Text => eprintln!(
+            "{}",
+            human_summary(&outcome.stats, outcome.failed_alerts, elapsed)
+        ),
     }
     if args.deliver {
         eprintln!(
@@ -279,6 +287,8 @@ struct Outcome {
     sent: u64,
     digests: u64,
     undelivered: usize,
+    /// Alerts not delivered (each finding once).
+    failed_alerts: u64,
 }
 
 /// The settings of one `process` run.
@@ -321,6 +331,7 @@ impl Run<'_> {
             outcome.sent += report.sent;
             outcome.digests += report.digests_sent;
             outcome.undelivered += report.failed.len();
+            outcome.failed_alerts += guardduty_alerts::delivery::failed_alerts(&report.failed);
             for u in &report.failed {
                 error!(destination = %u.destination, finding_id = %u.finding_id, finding_type = %u.finding_type, reason = %u.reason, "alert not delivered");
             }
@@ -350,6 +361,7 @@ impl Run<'_> {
             sent: 0,
             digests: 0,
             undelivered: 0,
+            failed_alerts: 0,
         }
     }
 }
@@ -359,7 +371,7 @@ fn is_broken_pipe(e: &SourceError) -> bool {
     matches!(e, SourceError::Read { error: ReadError::Sink { source, .. }, .. } if source.kind() == io::ErrorKind::BrokenPipe)
 }
 
-fn human_summary(s: &Stats, elapsed: std::time::Duration) -> String {
+fn human_summary(s: &Stats, failed_alerts: u64, elapsed: std::time::Duration) -> String {
     let mut out = Vec::new();
     let _ = write!(
         out,
@@ -370,6 +382,12 @@ fn human_summary(s: &Stats, elapsed: std::time::Duration) -> String {
         s.alerts,
         s.suppressed.total()
     );
+    if failed_alerts > 0 {
+        let _ = write!(out, " ({failed_alerts} of the alerts not delivered)");
+    }
+    if !guardduty_alerts::pipeline::Account::new(s, failed_alerts).balanced {
+        let _ = write!(out, " [ACCOUNT DOES NOT BALANCE: a bug, please report it]");
+    }
     let nonzero = |c: &guardduty_alerts::pipeline::Counts| {
         c.0.iter()
             .filter(|(_, v)| **v > 0)

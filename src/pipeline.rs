@@ -199,19 +199,65 @@ impl Stats {
         self.decompressed_bytes += o.decompressed_bytes;
     }
 
-    /// The one-line JSON summary, with the elapsed time.
+    /// The one-line JSON summary, with the elapsed time and the [`Account`] (no alert failed).
     pub fn summary_json(&self, elapsed: Duration) -> String {
+        self.summary_json_with(elapsed, 0)
+    }
+
+    /// The one-line JSON summary, with the elapsed time and the [`Account`], of whose alerts
+    /// `failed` were not delivered.
+    pub fn summary_json_with(&self, elapsed: Duration, failed: u64) -> String {
         #[derive(Serialize)]
         struct Summary<'a> {
             #[serde(flatten)]
             stats: &'a Stats,
+            account: Account,
             elapsed_ms: u64,
         }
         serde_json::to_string(&Summary {
             stats: self,
+            account: Account::new(self, failed),
             elapsed_ms: elapsed.as_millis() as u64,
         })
         .unwrap_or_else(|e| format!(r#"{{"error":"summary failed: {e}"}}"#))
+    }
+}
+
+/// The account of a run or invocation: every finding read is in exactly one of `alerted`,
+/// `suppressed`, `deduplicated` and `failed`; rejected lines (not findings) are beside them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Account {
+    /// Lines that parsed as findings.
+    pub findings: u64,
+    /// Alerts delivered to every destination they were meant for (or printed, without delivery).
+    pub alerted: u64,
+    /// Findings suppressed (by reason in the summary's `suppressed`).
+    pub suppressed: u64,
+    /// Findings alerted before (dedup table).
+    pub deduplicated: u64,
+    /// Alerts not delivered to at least one destination (named in the log).
+    pub failed: u64,
+    /// Lines that were not findings (by reason in the summary's `rejected`).
+    pub rejected_lines: u64,
+    /// `findings == alerted + suppressed + deduplicated + failed`.
+    pub balanced: bool,
+}
+
+impl Account {
+    /// The account of `stats`, of whose alerts `failed` were not delivered.
+    pub fn new(stats: &Stats, failed: u64) -> Account {
+        let failed = failed.min(stats.alerts);
+        let (suppressed, deduplicated) = (stats.suppressed.total(), stats.deduplicated.total());
+        let alerted = stats.alerts - failed;
+        Account {
+            findings: stats.findings,
+            alerted,
+            suppressed,
+            deduplicated,
+            failed,
+            rejected_lines: stats.rejected.total(),
+            balanced: stats.findings == alerted + suppressed + deduplicated + failed,
+        }
     }
 }
 

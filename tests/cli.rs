@@ -661,3 +661,90 @@ fn a_closed_stdout_stops_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(1), "{stderr}");
 }
+
+/// A 10 MB single line between two findings (default limit 1 MiB): skipped without being
+/// buffered, counted as `too_long`, and the findings around it are processed.
+#[test]
+fn a_10_mb_line_is_skipped_counted_and_the_rest_processed() {
+    let dir = scratch("ten-mb-line");
+    let good = |id: &str| {
+        format!(r#"{{"id":"{id}","type":"Recon:EC2/Portscan","severity":5,"region":"us-east-1"}}"#)
+    };
+    let mut data = good("before").into_bytes();
+    data.push(b'\n');
+    data.extend(br#"{"id":"huge","type":"T","severity":9,"pad":""#);
+    data.extend(std::iter::repeat_n(b'x', 10 * 1024 * 1024));
+    data.extend(b"\"}\n");
+    data.extend(good("after").as_bytes());
+    data.push(b'\n');
+    let f = write(&dir, "ten-mb-line.jsonl.gz", &gz(&data));
+    let r = json(&[&f]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ids: Vec<&str> = r
+        .records
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["before", "after"]);
+    let s = r.summary();
+    assert_eq!(s["rejected"]["too_long"], 1);
+    assert_eq!(s["account"]["balanced"], true);
+    assert_eq!(s["account"]["rejected_lines"], 1);
+    assert!(!r.stderr.contains("xxxxxxxx"), "the line is not quoted");
+}
+
+/// JSON nested a million levels deep (and a finding with a deeply nested member): rejected as
+/// invalid, no stack overflow, the rest processed.
+#[test]
+fn deeply_nested_json_is_rejected_without_a_crash() {
+    let dir = scratch("nested");
+    let mut data = Vec::new();
+    data.extend(std::iter::repeat_n(b'[', 1_000_000));
+    data.push(b'\n');
+    let mut nested =
+        String::from(r#"{"id":"deep","type":"Recon:EC2/Portscan","severity":5,"resource":"#);
+    nested.push_str(&"{\"a\":".repeat(100_000));
+    nested.push('1');
+    nested.push_str(&"}".repeat(100_000));
+    nested.push_str("}\n");
+    data.extend(nested.as_bytes());
+    data.extend(br#"{"id":"fine","type":"Recon:EC2/Portscan","severity":5}"#);
+    data.push(b'\n');
+    let f = write(&dir, "nested.jsonl", &data);
+    let r = json(&["--max-line-bytes", "4000000", &f]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ids: Vec<&str> = r
+        .records
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["fine"]);
+    let s = r.summary();
+    assert_eq!(s["rejected"]["invalid_json"], 2, "{s}");
+    assert_eq!(s["account"]["balanced"], true);
+}
+
+/// A decompression bomb: 3 MB of gzip that inflate to 3 GB. The decompressed-size bound stops
+/// it early with an error naming the limit; nothing near 3 GB is read or held.
+#[test]
+fn a_decompression_bomb_is_stopped_by_the_size_bound() {
+    let dir = scratch("bomb");
+    // One gzip member of 1 MiB of newlines, repeated: a multi-member stream of 3 GiB.
+    let member = gz(&vec![b'\n'; 1 << 20]);
+    let bomb = member.repeat(3072);
+    assert!(bomb.len() < 4 << 20, "{} bytes of gzip", bomb.len());
+    let f = write(&dir, "bomb.jsonl.gz", &bomb);
+    let r = json(&["--max-decompressed-bytes", "100000000", &f]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("decompressed size exceeds the limit of 100000000 bytes"),
+        "{}",
+        r.stderr
+    );
+    let s = r.summary();
+    assert!(
+        s["decompressed_bytes"].as_u64().unwrap() <= 100_000_000 + (1 << 20),
+        "{s}"
+    );
+}

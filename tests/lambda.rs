@@ -35,6 +35,29 @@ fn sample_gz() -> Vec<u8> {
     .expect("events/sample-export.jsonl.gz")
 }
 
+/// The summary's account balances (findings = alerted + suppressed + deduplicated + failed) and
+/// agrees with the summary's own counts; returns (alerted, failed).
+fn assert_account(r: &Value) -> (u64, u64) {
+    let a = &r["account"];
+    let n = |v: &Value| {
+        v.as_u64()
+            .unwrap_or_else(|| panic!("not a count: {v} in {r}"))
+    };
+    let sum = |v: &Value| v.as_object().map_or(0, |m| m.values().map(n).sum::<u64>());
+    assert_eq!(a["balanced"], true, "{r}");
+    assert_eq!(n(&a["findings"]), n(&r["findings"]), "{r}");
+    assert_eq!(n(&a["suppressed"]), sum(&r["suppressed"]), "{r}");
+    assert_eq!(n(&a["deduplicated"]), sum(&r["deduplicated"]), "{r}");
+    assert_eq!(n(&a["rejected_lines"]), sum(&r["rejected"]), "{r}");
+    assert_eq!(n(&a["alerted"]) + n(&a["failed"]), n(&r["alerts"]), "{r}");
+    assert_eq!(
+        n(&a["findings"]),
+        n(&a["alerted"]) + n(&a["suppressed"]) + n(&a["deduplicated"]) + n(&a["failed"]),
+        "{r}"
+    );
+    (n(&a["alerted"]), n(&a["failed"]))
+}
+
 fn event(name: &str) -> Value {
     let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(&path).expect("event file")).expect("event JSON")
@@ -109,6 +132,28 @@ impl World {
         })
         .expect("valid config");
         App::new(config, &self.sdk).await.expect("destinations")
+    }
+
+    /// The app with its AWS calls sent to `endpoint` (a fault proxy in front of moto).
+    async fn app_via(&self, endpoint: &str, extra: &[(&str, &str)]) -> App {
+        let mut vars: Vec<(String, String)> = self
+            .env()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        for (k, v) in extra {
+            vars.retain(|(name, _)| name != k);
+            vars.push(((*k).to_owned(), (*v).to_owned()));
+        }
+        let config = Config::from_lookup(|k| {
+            vars.iter()
+                .find(|(name, _)| name == k)
+                .map(|(_, v)| v.clone())
+        })
+        .expect("valid config");
+        App::new(config, &sdk_config(endpoint))
+            .await
+            .expect("destinations")
     }
 
     /// Alerts that reached the queue, as (SNS envelope, parsed body).
@@ -369,6 +414,7 @@ async fn sns_failures_fail_the_invocation_and_name_the_undelivered_findings() {
         json!([{"itemIdentifier": "4b1c2d3e-5f60-4718-9a2b-3c4d5e6f7081"}])
     );
     assert_eq!(response["delivery_failures"], 10);
+    assert_eq!(assert_account(&response), (0, 10));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -735,6 +781,7 @@ async fn rules_from_s3_route_alerts_and_digest_bursts_through_the_runtime_emulat
         "{response}"
     );
     assert_eq!(response["deliveries"]["chat"]["digests"], 1, "{response}");
+    assert_eq!(assert_account(&response), (critical + rest, 0));
 
     // SNS: only the Critical alerts, one by one.
     let alerts = w.alerts(critical as usize).await;
@@ -818,6 +865,8 @@ async fn dedup_table_makes_redelivery_and_re_exports_alert_once() {
     assert_eq!(re_export["alerts"], 0, "{re_export}");
     assert_eq!(re_export["deduplicated"]["duplicate"], 10, "{re_export}");
     assert_eq!(re_export["alerts_sent"], 0, "{re_export}");
+    assert_eq!(assert_account(&re_export), (0, 0));
+    assert_eq!(assert_account(&first), (10, 0));
     // Findings = alerts + suppressed + deduplicated.
     let findings = re_export["findings"].as_u64().unwrap();
     let suppressed: u64 = re_export["suppressed"]
@@ -889,6 +938,261 @@ async fn dedup_releases_what_was_not_delivered_so_the_retry_sends_it() {
     assert_eq!(retry["objects_already_processed"], 0, "{retry}");
     assert_eq!(retry["deduplicated"]["duplicate"], 0, "{retry}");
     assert_eq!(retry["alerts_sent"], 10, "{retry}");
+    assert_eq!(assert_account(&retry), (10, 0));
     let third = handle(&app, event("s3-put.json")).await.expect("third");
     assert_eq!(third["objects_already_processed"], 1, "{third}");
+}
+
+/// The sample export `copies` times over, each copy's ids made distinct: 10 alerts per copy at
+/// the default policy.
+fn big_export(copies: usize) -> Vec<u8> {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/events/sample-export.jsonl"
+    ))
+    .expect("sample");
+    let mut out = String::new();
+    for i in 0..copies {
+        for l in text.lines().filter(|l| !l.trim().is_empty()) {
+            out.push_str(&l.replacen("\"id\":\"", &format!("\"id\":\"c{i:04}-"), 1));
+            out.push('\n');
+        }
+    }
+    gzip(out.as_bytes())
+}
+
+fn sns_error(code: &str, message: &str) -> String {
+    format!(
+        r#"<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>injected</RequestId></ErrorResponse>"#
+    )
+}
+
+/// S3 drops the connection half-way through the object's body (a proxy cuts it): the findings
+/// before the cut are alerted, the object fails (its SQS message comes back), and the account
+/// balances.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_stream_cut_mid_body_alerts_what_came_before_and_fails_the_object() {
+    use support::proxy::{Action, FaultProxy};
+    let w = world(false).await;
+    let gz = big_export(40);
+    w.put(&key_current(), gz.clone()).await;
+    let cut = gz.len() / 2;
+    let proxy = FaultProxy::start(&w.moto.endpoint, move |r| {
+        if r.is_get_object() {
+            Action::CutBodyAfter(cut)
+        } else {
+            Action::Forward
+        }
+    })
+    .await;
+    let app = w.app_via(&proxy.endpoint, &[]).await;
+    let response = handle(&app, event("sqs-s3.json"))
+        .await
+        .expect("partial batch response");
+    assert_eq!(
+        response["batchItemFailures"],
+        json!([{"itemIdentifier": "4b1c2d3e-5f60-4718-9a2b-3c4d5e6f7081"}]),
+        "{response}"
+    );
+    let error = response["failures"][0]["error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        error.contains(&format!("s3://{BUCKET}/{}", key_current())),
+        "{error}"
+    );
+    assert!(error.contains("processed"), "says what was kept: {error}");
+    let (alerted, failed) = assert_account(&response);
+    assert_eq!(failed, 0);
+    assert!(
+        alerted > 0 && alerted < 400,
+        "{alerted} alerted before the cut: {response}"
+    );
+    assert_eq!(w.alerts(alerted as usize).await.len() as u64, alerted);
+    assert!(
+        proxy
+            .seen()
+            .iter()
+            .any(|(r, what)| r.is_get_object() && what.starts_with("cut"))
+    );
+}
+
+/// The topic disappears mid-run (after two PublishBatch requests SNS answers NotFound): what
+/// went out before stays delivered, the rest fail at once without hammering SNS, every
+/// undelivered finding is counted, and the SQS message comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sns_topic_deleted_mid_run_fails_the_rest_and_counts_every_one() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use support::proxy::{Action, FaultProxy};
+    let w = world(false).await;
+    w.put(&key_current(), big_export(40)).await;
+    let batches = std::sync::Arc::new(AtomicUsize::new(0));
+    let b = batches.clone();
+    let proxy = FaultProxy::start(&w.moto.endpoint, move |r| {
+        if r.is_sns("PublishBatch") && b.fetch_add(1, Ordering::SeqCst) >= 2 {
+            Action::Reply(
+                404,
+                "text/xml",
+                sns_error("NotFound", "Topic does not exist"),
+            )
+        } else {
+            Action::Forward
+        }
+    })
+    .await;
+    let app = w.app_via(&proxy.endpoint, &[]).await;
+    let response = handle(&app, event("sqs-s3.json"))
+        .await
+        .expect("partial batch response");
+    assert_eq!(
+        response["batchItemFailures"],
+        json!([{"itemIdentifier": "4b1c2d3e-5f60-4718-9a2b-3c4d5e6f7081"}]),
+        "{response}"
+    );
+    assert_eq!(assert_account(&response), (20, 380), "{response}");
+    assert_eq!(response["delivery_failures"], 380);
+    assert_eq!(w.alerts(20).await.len(), 20);
+    // Not hammered: after the first NotFound, no more than the batches already in flight.
+    let publishes = proxy
+        .seen()
+        .iter()
+        .filter(|(r, _)| r.is_sns("PublishBatch"))
+        .count();
+    assert!(publishes <= 2 + 8, "{publishes} PublishBatch requests");
+}
+
+/// SNS throttles the first three PublishBatch requests: the SDK and the product retry with
+/// backoff until every alert is delivered, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sns_throttling_is_retried_until_every_alert_is_delivered() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use support::proxy::{Action, FaultProxy};
+    let w = world(false).await;
+    let batches = std::sync::Arc::new(AtomicUsize::new(0));
+    let b = batches.clone();
+    let proxy = FaultProxy::start(&w.moto.endpoint, move |r| {
+        if r.is_sns("PublishBatch") && b.fetch_add(1, Ordering::SeqCst) < 3 {
+            Action::Reply(400, "text/xml", sns_error("Throttling", "Rate exceeded"))
+        } else {
+            Action::Forward
+        }
+    })
+    .await;
+    let app = w.app_via(&proxy.endpoint, &[]).await;
+    let response = handle(&app, event("s3-put.json"))
+        .await
+        .expect("delivered in the end");
+    assert_eq!(assert_account(&response), (10, 0), "{response}");
+    assert_eq!(response["alerts_sent"], 10);
+    assert_eq!(w.alerts(10).await.len(), 10);
+    assert!(
+        batches.load(Ordering::SeqCst) >= 4,
+        "throttled three times, then sent"
+    );
+}
+
+/// The soak: 200 invocations in a row of the real function binary through the runtime
+/// emulator, AWS behind a proxy that injects random faults (seeded): SNS answering 500 (retried)
+/// or NotFound (failed), S3 cutting the object's body mid-stream or answering NoSuchKey. Every
+/// invocation's account balances; the alerts counted as delivered are exactly the messages that
+/// reached SQS; and the function process's memory does not grow (resident size after the last
+/// invocation within 2 MiB of its size after the 20th).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_200_invocations_with_random_faults() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use support::proxy::{Action, FaultProxy};
+    let w = world(false).await;
+    let gz = sample_gz();
+    let cut = gz.len() / 2;
+    // xorshift64*, seeded: the same faults every run.
+    let state = std::sync::Arc::new(AtomicU64::new(0x9e37_79b9_7f4a_7c15));
+    let roll = move || {
+        let mut x = state.load(Ordering::SeqCst);
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        state.store(x, Ordering::SeqCst);
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d) % 100
+    };
+    let proxy = FaultProxy::start(&w.moto.endpoint, move |r| {
+        let p = roll();
+        if r.is_sns("PublishBatch") {
+            match p {
+                0..4 => Action::Reply(500, "text/xml", sns_error("InternalError", "injected")),
+                4..7 => Action::Reply(
+                    404,
+                    "text/xml",
+                    sns_error("NotFound", "Topic does not exist"),
+                ),
+                _ => Action::Forward,
+            }
+        } else if r.is_get_object() {
+            match p {
+                0..5 => Action::CutBodyAfter(cut),
+                5..8 => Action::Reply(
+                    404,
+                    "application/xml",
+                    "<Error><Code>NoSuchKey</Code><Message>gone</Message></Error>".to_owned(),
+                ),
+                _ => Action::Forward,
+            }
+        } else {
+            Action::Forward
+        }
+    })
+    .await;
+    let marker = format!("SOAK_MARKER={}", std::process::id());
+    let mut env = w.env();
+    env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
+    env.push(("AWS_ENDPOINT_URL", proxy.endpoint.clone()));
+    env.push(("SOAK_MARKER", std::process::id().to_string()));
+    env.push(("METRICS", "off".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let emulator = Emulator::start("guardduty-alerts-lambda", &env).await;
+    let ev = event("sqs-s3.json");
+    let (mut alerted, mut failed, mut failed_messages) = (0u64, 0u64, 0u64);
+    let mut rss_after_20 = None;
+    for i in 1..=200 {
+        let r = emulator
+            .invoke(&ev)
+            .await
+            .unwrap_or_else(|e| panic!("invocation {i}: {e}"));
+        let (a, f) = assert_account(&r);
+        alerted += a;
+        failed += f;
+        failed_messages += r["batchItemFailures"]
+            .as_array()
+            .map_or(0, |v| v.len() as u64);
+        if i == 20 {
+            let pid = process_with_env(&marker).expect("the function process");
+            rss_after_20 = rss_kib(pid);
+        }
+    }
+    let pid = process_with_env(&marker).expect("the function process");
+    let (before, after) = (rss_after_20.expect("RSS"), rss_kib(pid).expect("RSS"));
+    println!(
+        "soak: {alerted} alerted, {failed} failed, {failed_messages} messages returned; function RSS {before} KiB after 20, {after} KiB after 200"
+    );
+    assert!(
+        failed > 0 && failed_messages > 0 && alerted > 1000,
+        "faults happened and most went through"
+    );
+    assert!(
+        after <= before + 2048,
+        "RSS grew from {before} KiB to {after} KiB"
+    );
+    let sqs = aws_sdk_sqs::Client::new(&w.sdk);
+    let delivered = drain_queue(
+        &sqs,
+        &w.queue_url,
+        alerted as usize,
+        Duration::from_secs(120),
+    )
+    .await;
+    let extra = drain_queue(&sqs, &w.queue_url, 0, Duration::from_secs(2)).await;
+    assert_eq!(
+        (delivered.len() as u64, extra.len()),
+        (alerted, 0),
+        "every alert counted as delivered reached SQS, and no other"
+    );
 }

@@ -20,6 +20,7 @@
 // Each test crate uses a different subset of the helpers.
 #![allow(dead_code)]
 pub mod http;
+pub mod proxy;
 pub mod runtime_api;
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -1019,4 +1020,34 @@ fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
         out.extend_from_slice(&data[..size]);
         data = &data[size + 2..];
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+// ---------------------------------------------------------------------------------------------
+
+/// The process (of this user) whose environment holds `marker` (`NAME=VALUE`), e.g. the
+/// function process an emulator started with that variable.
+pub fn process_with_env(marker: &str) -> Option<i32> {
+    let needle = marker.as_bytes();
+    fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+        let environ = fs::read(e.path().join("environ")).ok()?;
+        environ
+            .split(|b| *b == 0)
+            .any(|kv| kv == needle)
+            .then_some(pid)
+    })
+}
+
+/// The resident set size of `pid` in KiB (`VmRSS` in /proc/PID/status).
+pub fn rss_kib(pid: i32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
