@@ -161,9 +161,6 @@ pub fn teams(ctx: &AlertContext<'_>) -> Value {
     })
 }
 
-/// Checks text rendered as Markdown: within `max` UTF-16 units, not empty, no control or bidi
-/// characters, every character of [`always_escaped`] behind a backslash, no list marker at the
-/// start, and so no `<at>`, `[text](url)`, `{{` or entity that could take effect.
 /// The Teams payload of a digest: the count and bands, a fact per type and per most severe
 /// finding (escaped like single alerts), the object they came from, and a button to the most
 /// severe finding.
@@ -261,6 +258,9 @@ pub fn teams_digest(ctx: &super::digest::DigestContext<'_>) -> Value {
     v
 }
 
+/// Checks text rendered as Markdown: within `max` UTF-16 units, not empty, no control or bidi
+/// characters, every character of [`always_escaped`] behind a backslash, no list marker at the
+/// start, and so no `<at>`, `[text](url)`, `{{` or entity that could take effect.
 fn check_text(s: &str, max: usize) -> Result<(), String> {
     if s.is_empty() {
         return Err("empty text".into());

@@ -29,9 +29,12 @@ impl ProxyRequest {
         self.method == "POST" && self.body.contains(&format!("Action={action}&"))
     }
 
-    /// An S3 `GetObject` (path-style `GET /bucket/key`, no sub-resource query).
+    /// An S3 `GetObject` (path-style `GET /bucket/key`; the SDK adds `?x-id=GetObject`).
     pub fn is_get_object(&self) -> bool {
-        self.method == "GET" && self.path.matches('/').count() >= 2 && !self.path.contains('?')
+        let (path, query) = self.path.split_once('?').unwrap_or((&self.path, ""));
+        self.method == "GET"
+            && path.matches('/').count() >= 2
+            && (query.is_empty() || query.split('&').any(|p| p == "x-id=GetObject"))
     }
 }
 
