@@ -207,7 +207,8 @@ pub fn number_attribute(v: f64) -> String {
     format_severity(v)
 }
 
-fn fnv1a(data: &[u8], seed: u64) -> u64 {
+/// FNV-1a over `data` from a seeded basis: stable short hashes for ids (not a security hash).
+pub(crate) fn fnv1a(data: &[u8], seed: u64) -> u64 {
     let mut h = 0xcbf2_9ce4_8422_2325u64 ^ seed;
     for b in data {
         h ^= u64::from(*b);

@@ -295,6 +295,28 @@ impl App {
     }
 }
 
+/// Runs one object through the pipeline into `out` (export lag measured on the way); returns
+/// the outcome and the output, for its report.
+async fn run_object<O: Output + Send>(
+    app: &App,
+    src: &SourceRef,
+    out: O,
+    lag: &mut LagMeter,
+    stats: &mut Stats,
+) -> (Result<(), SourceError>, O) {
+    let mut out = Metered { inner: out, lag };
+    let result = process_source(
+        src,
+        &app.opener,
+        &app.config.reader,
+        &app.decider,
+        &mut out,
+        stats,
+    )
+    .await;
+    (result, out.inner)
+}
+
 /// Until when a dedup claim holds (epoch seconds): the invocation's deadline and a few seconds
 /// (`deadline` is the delivery deadline, a little before the function's own), or 15 minutes —
 /// Lambda's longest timeout — without one.
@@ -474,38 +496,10 @@ pub async fn handle_until(
             };
             let mut stats = Stats::default();
             let (result, deliveries) = match &app.dedup {
-                None => {
-                    let mut out = Metered {
-                        inner,
-                        lag: &mut lag,
-                    };
-                    let result = process_source(
-                        &src,
-                        &app.opener,
-                        &app.config.reader,
-                        &app.decider,
-                        &mut out,
-                        &mut stats,
-                    )
-                    .await;
-                    (result, out.inner)
-                }
+                None => run_object(app, &src, inner, &mut lag, &mut stats).await,
                 Some(store) => {
-                    let lease_until_s = lease_until(deadline);
-                    let mut out = Metered {
-                        inner: DedupStage::new(store, &app.decider, inner, lease_until_s),
-                        lag: &mut lag,
-                    };
-                    let result = process_source(
-                        &src,
-                        &app.opener,
-                        &app.config.reader,
-                        &app.decider,
-                        &mut out,
-                        &mut stats,
-                    )
-                    .await;
-                    let stage = out.inner;
+                    let stage = DedupStage::new(store, &app.decider, inner, lease_until(deadline));
+                    let (result, stage) = run_object(app, &src, stage, &mut lag, &mut stats).await;
                     stats.deduplicate(&stage.deduplicated, stage.deduplicated_by_label);
                     summary.dedup_errors += stage.errors;
                     (result, stage.into_inner())

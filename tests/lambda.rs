@@ -116,22 +116,7 @@ impl World {
     }
 
     async fn app(&self, extra: &[(&str, &str)]) -> App {
-        let mut vars: Vec<(String, String)> = self
-            .env()
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
-        for (k, v) in extra {
-            vars.retain(|(name, _)| name != k);
-            vars.push(((*k).to_owned(), (*v).to_owned()));
-        }
-        let config = Config::from_lookup(|k| {
-            vars.iter()
-                .find(|(name, _)| name == k)
-                .map(|(_, v)| v.clone())
-        })
-        .expect("valid config");
-        App::new(config, &self.sdk).await.expect("destinations")
+        self.app_via(&self.moto.endpoint, extra).await
     }
 
     /// The app with its AWS calls sent to `endpoint` (a fault proxy in front of moto).

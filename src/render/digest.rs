@@ -8,6 +8,7 @@
 //! object they came from, and how many alerts of that object went out individually (the
 //! Critical ones). Every value from a finding is escaped exactly as in single alerts.
 
+use crate::alert::fnv1a;
 use serde_json::{Value, json};
 
 use crate::alert::{
@@ -103,15 +104,6 @@ impl DigestContext<'_> {
             fnv1a(key.as_bytes(), 1)
         )
     }
-}
-
-fn fnv1a(data: &[u8], seed: u64) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ seed;
-    for b in data {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
 }
 
 /// `[High 8] Recon:EC2/PortProbeUnprotectedPort: title, 111122223333 (prod)/us-east-1`,

@@ -8,6 +8,7 @@
 //! The routing key is a credential: it is taken as a [`Secret`], and [`pagerduty_redacted`]
 //! renders the same event with [`REDACTED`](super::REDACTED) in its place for dry runs.
 
+use crate::alert::fnv1a;
 use serde_json::{Map, Value, json};
 
 use super::{
@@ -105,15 +106,6 @@ fn dedup_key(id: &str) -> String {
         fnv1a(id.as_bytes(), 0),
         fnv1a(id.as_bytes(), 1)
     )
-}
-
-fn fnv1a(data: &[u8], seed: u64) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ seed;
-    for b in data {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
 }
 
 /// The classification, cleaned and capped, for `custom_details`; absent values are left out.

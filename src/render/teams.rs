@@ -145,6 +145,11 @@ pub fn teams(ctx: &AlertContext<'_>) -> Value {
         .map(|url| json!({"type": "Action.OpenUrl", "title": ACTION_TITLE, "url": url}))
         .into_iter()
         .collect();
+    card(body, actions)
+}
+
+/// The Workflows message around an Adaptive Card of `body` and `actions`.
+fn card(body: Vec<Value>, actions: Vec<Value>) -> Value {
     json!({
         "type": "message",
         "attachments": [{
@@ -226,20 +231,7 @@ pub fn teams_digest(ctx: &super::digest::DigestContext<'_>) -> Value {
         .map(|url| json!({"type": "Action.OpenUrl", "title": ACTION_TITLE, "url": url}))
         .into_iter()
         .collect();
-    let mut v = json!({
-        "type": "message",
-        "attachments": [{
-            "contentType": CONTENT_TYPE,
-            "content": {
-                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-                "type": "AdaptiveCard",
-                "version": CARD_VERSION,
-                "msteams": {"width": "Full"},
-                "body": body,
-                "actions": actions,
-            },
-        }],
-    });
+    let mut v = card(body, actions);
     // Ten long facts can pass Teams' message size: drop facts from the end until it fits.
     while v.to_string().len() > MAX_MESSAGE_BYTES {
         let Some(facts) = v["attachments"][0]["content"]["body"]
