@@ -174,3 +174,168 @@ fn usage() {
         .expect("run the binary");
     assert_eq!(out.status.code(), Some(2), "a usage error");
 }
+
+fn process(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let out = Command::new(BIN)
+        .arg("process")
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run the binary");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
+        stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
+    }
+}
+
+const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/events/sample-export.jsonl.gz");
+
+/// `process --config FILE --format json`: every finding names the rule that decided it, as the
+/// library decides it (computed here, not written in), with destinations and account names.
+#[test]
+fn process_with_a_rules_file_names_the_deciding_rule_of_every_finding() {
+    use guardduty_alerts::classify::classify;
+    use guardduty_alerts::decision::{Decide, Decision};
+    use guardduty_alerts::finding::Finding;
+    use guardduty_alerts::rules::RulesConfig;
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rules.toml");
+    let r = process(
+        &[
+            "--config",
+            example.to_str().unwrap(),
+            "--format",
+            "json",
+            SAMPLE,
+        ],
+        &[],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let records: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let rules = RulesConfig::from_file(&example).expect("valid");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/events/sample-export.jsonl"
+    ))
+    .unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(records.len(), lines.len());
+    let mut suppressed = 0;
+    for (rec, line) in records.iter().zip(lines) {
+        let f = Finding::parse(line).unwrap();
+        let c = classify(&f);
+        let d = rules.decide(&f, &c);
+        assert_eq!(rec["id"], f.id());
+        assert_eq!(rec["rule"], d.rule().unwrap(), "{rec}");
+        assert_eq!(rec["decision"], d.as_str(), "{rec}");
+        match d {
+            Decision::Routed { to, .. } => {
+                let names: Vec<&str> = to
+                    .iter()
+                    .map(|i| rules.destinations()[*i].name.as_str())
+                    .collect();
+                assert_eq!(rec["destinations"], serde_json::json!(names), "{rec}");
+            }
+            Decision::RuleSuppressed { reason, .. } => {
+                suppressed += 1;
+                assert_eq!(rec["reason"], reason, "{rec}");
+            }
+            other => panic!("{other:?}"),
+        }
+        if let Some(name) = c.account_id.and_then(|id| rules.account_name(id)) {
+            assert_eq!(rec["account_name"], name, "{rec}");
+        }
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(r.stderr.lines().last().unwrap()).expect("summary");
+    assert_eq!(summary["account"]["balanced"], true);
+    assert_eq!(summary["account"]["suppressed"], suppressed);
+}
+
+/// `process --config FILE --dry-run`: the deciding rule on every line, a line per suppressed
+/// finding with its rule and reason, a digest when a destination gets more than its threshold,
+/// and no secret (the webhook URL comes from the environment and never appears).
+#[test]
+fn dry_run_with_a_rules_file_shows_rules_suppressions_and_digests() {
+    let p = file(
+        "dry-run.toml",
+        r#"
+[settings]
+digest_threshold = 2
+[accounts]
+"111122223333" = "prod"
+[destinations.siem]
+type = "webhook"
+url = { env = "TEST_SIEM_URL" }
+[[rules]]
+name = "quiet-low"
+match = { severity = "low" }
+action = "suppress"
+reason = "low findings are reviewed weekly"
+[[rules]]
+name = "everything-else"
+match = {}
+action = "route"
+destinations = ["siem"]
+"#,
+    );
+    let secret_url = "https://siem.example/ingest/T0KEN-s3cr3t";
+    let r = process(
+        &[
+            "--config",
+            p.to_str().unwrap(),
+            "--dry-run",
+            "--format",
+            "json",
+            SAMPLE,
+        ],
+        &[("TEST_SIEM_URL", secret_url)],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(!r.stdout.contains("T0KEN") && !r.stderr.contains("T0KEN"));
+    let lines: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let suppressed: Vec<_> = lines
+        .iter()
+        .filter(|l| l["decision"] == "suppressed")
+        .collect();
+    assert!(!suppressed.is_empty());
+    for l in &suppressed {
+        assert_eq!(l["rule"], "quiet-low");
+        assert_eq!(l["reason"], "low findings are reviewed weekly");
+    }
+    let digests: Vec<_> = lines.iter().filter(|l| l.get("digest").is_some()).collect();
+    assert_eq!(digests.len(), 1, "{}", r.stdout);
+    let individual: Vec<_> = lines
+        .iter()
+        .filter(|l| l["destination"] == "siem" && l.get("digest").is_none())
+        .collect();
+    // Over the threshold: only Critical alerts go out alone, the rest are in the digest.
+    for l in &individual {
+        assert_eq!(l["rule"], "everything-else");
+        assert_eq!(l["body"]["alert"]["severity_label"], "Critical", "{l}");
+    }
+    let digest = &digests[0];
+    assert_eq!(digest["url"], "***");
+    assert_eq!(
+        digest["body"]["digest"]["sent_individually"],
+        individual.len()
+    );
+    // Every alert exactly once: alone or in the digest.
+    let summary: serde_json::Value =
+        serde_json::from_str(r.stderr.lines().last().unwrap()).expect("JSON summary");
+    assert_eq!(
+        digest["digest"]["alerts"].as_u64().unwrap() + individual.len() as u64,
+        summary["alerts"].as_u64().unwrap(),
+        "{summary}"
+    );
+    assert_eq!(summary["suppressed"]["quiet-low"], suppressed.len());
+    assert_eq!(summary["account"]["balanced"], true);
+}
