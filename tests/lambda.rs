@@ -810,6 +810,8 @@ async fn rules_from_s3_route_alerts_and_digest_bursts_through_the_runtime_emulat
     assert!(named >= 1, "account names in the digest: {digest}");
     let logs = emulator.logs();
     assert!(logs.contains("rules loaded"), "{logs}");
+    // The metrics document is in the same output: no secret in logs, errors or metrics.
+    assert!(logs.contains("\"CloudWatchMetrics\""), "{logs}");
     assert!(
         !logs.contains("T0KEN"),
         "the logs show the Slack URL:\n{logs}"
