@@ -364,6 +364,7 @@ pub(crate) fn compile(text: &str, origin: &str) -> Result<RulesConfig, ConfigErr
     let mut accounts: Vec<Account> = accounts;
     accounts.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(RulesConfig {
+        id: super::next_id(),
         origin: origin.to_owned(),
         digest_threshold,
         default,

@@ -8,6 +8,10 @@
 //! per finding on the CI machine; without, 1.1 µs; with the prefilter of `index.rs` as well,
 //! 0.12 µs: see `cargo bench --bench rules`).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
 use crate::classify::{Classification, SeverityLabel};
 use crate::finding::{Finding, List, Tag, items};
 
@@ -320,7 +324,7 @@ fn intern<T: PartialEq>(table: &mut Vec<T>, v: T) -> usize {
 
 /// Remembered results for the first [`Memo::SLOTS`] globs and tag matchers during one
 /// evaluation (on the stack; later ones are matched every time).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Memo {
     known: [u64; 4],
     hit: [u64; 4],
@@ -354,6 +358,93 @@ pub(crate) struct Memos {
     tags: Memo,
     /// The finding type's sketch, once a glob needed it.
     type_sketch: Option<Sketch>,
+}
+
+/// Type-glob results by finding type, kept across evaluations on this thread: every type glob
+/// depends on the finding type alone, and an export has few distinct types, so each glob is
+/// matched once per type rather than once per finding. Bounded: cleared when it holds
+/// [`TYPE_MEMO_MAX`] types; keyed by the rules file's id, so two files never share results.
+struct TypeMemos {
+    owner: u64,
+    memos: HashMap<Box<str>, Memo, BuildHasherDefault<Fnv>>,
+}
+
+/// Most finding types remembered per thread (GuardDuty has a few hundred).
+pub(crate) const TYPE_MEMO_MAX: usize = 4096;
+
+thread_local! {
+    static TYPE_MEMOS: RefCell<TypeMemos> = RefCell::new(TypeMemos {
+        owner: 0,
+        memos: HashMap::default(),
+    });
+}
+
+/// FNV-1a for the type cache's keys: short ASCII strings, no untrusted-key flooding concern
+/// beyond what the bound handles.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+impl Memos {
+    /// Memos for a finding of `finding_type`, with the type-glob results remembered for it
+    /// under the rules file `owner`.
+    pub(crate) fn for_type(owner: u64, finding_type: &str) -> Memos {
+        let globs = TYPE_MEMOS.with(|t| {
+            let t = t.borrow();
+            if t.owner == owner {
+                t.memos.get(finding_type).copied()
+            } else {
+                None
+            }
+        });
+        Memos {
+            globs: globs.unwrap_or_default(),
+            ..Memos::default()
+        }
+    }
+
+    /// Remembers the type-glob results of this evaluation for `finding_type`.
+    pub(crate) fn remember(&self, owner: u64, finding_type: &str) {
+        if self.globs.known == [0; 4] {
+            return;
+        }
+        TYPE_MEMOS.with(|t| {
+            let mut t = t.borrow_mut();
+            if t.owner != owner || t.memos.len() >= TYPE_MEMO_MAX {
+                t.owner = owner;
+                t.memos.clear();
+            }
+            match t.memos.get_mut(finding_type) {
+                Some(m) => {
+                    for w in 0..4 {
+                        m.known[w] |= self.globs.known[w];
+                        m.hit[w] |= self.globs.hit[w];
+                    }
+                }
+                None => {
+                    t.memos.insert(finding_type.into(), self.globs);
+                }
+            }
+        });
+    }
 }
 
 /// The facts of one finding that rules look at, gathered once per evaluation.

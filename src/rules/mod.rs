@@ -65,6 +65,12 @@ pub use crate::secret::SecretRef;
 pub use check::check_config;
 pub use matcher::Matcher;
 
+/// A fresh [`RulesConfig`] id.
+fn next_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The reason reported for a finding that no rule matched under `default = "suppress"`.
 pub const NO_RULE_MATCHED: &str = "no_rule_matched";
 
@@ -80,6 +86,8 @@ pub const MAX_DIGEST_THRESHOLD: usize = 1000;
 /// [`RulesConfig::from_toml_str`] or [`RulesConfig::from_file`].
 #[derive(Debug, Clone)]
 pub struct RulesConfig {
+    /// Unique per file loaded (copies share it): keys the per-thread type-glob memo.
+    id: u64,
     origin: String,
     digest_threshold: usize,
     default: StoredAction,
@@ -341,25 +349,36 @@ impl RulesConfig {
     }
 
     /// Decides one finding: the first rule (in file order) whose `match` holds, else the
-    /// default. Allocates nothing; only the rules a prefilter lets through (by account,
-    /// region, type parts, resource type, feature, severity band, sample and archived) are
-    /// matched in full.
+    /// default. Only the rules a prefilter lets through (by account, region, type parts,
+    /// resource type, feature, severity band, sample and archived) are matched in full, and
+    /// type globs are matched once per distinct finding type on each thread (remembered in a
+    /// bounded per-thread memo: the only allocation, once per new type).
     pub fn evaluate<'c>(
         &'c self,
         finding: &Finding<'_>,
         class: &Classification<'_>,
     ) -> Outcome<'c> {
         let facts = matcher::Facts::new(finding, class);
-        let mut memo = matcher::Memos::default();
+        let typed = !self.patterns.globs.is_empty();
+        let mut memo = if typed {
+            matcher::Memos::for_type(self.id, facts.finding_type)
+        } else {
+            matcher::Memos::default()
+        };
         let candidates = index::members(self.prefilter.candidates(&facts));
         let rest = self.prefilter.indexed()..self.rules.len();
+        let mut outcome = None;
         for index in candidates.chain(rest) {
             let rule = &self.rules[index];
             if rule.matcher.matches(&facts, &self.patterns, &mut memo) {
-                return self.decided_by(index);
+                outcome = Some(self.decided_by(index));
+                break;
             }
         }
-        self.decided_by_default()
+        if typed {
+            memo.remember(self.id, facts.finding_type);
+        }
+        outcome.unwrap_or_else(|| self.decided_by_default())
     }
 
     /// [`RulesConfig::evaluate`] without the prefilter: every rule in turn (for tests that

@@ -1647,3 +1647,38 @@ fn every_public_finding_evaluates() {
         assert_eq!(seen.get(at).map(String::as_str), Some(outcome), "{at}");
     }
 }
+
+/// Type-glob results are remembered per finding type and thread, keyed by the rules file: two
+/// files whose first glob differs never see each other's results, and a file's results for a
+/// type hold for every finding of that type, whatever rule decided first.
+#[test]
+fn remembered_type_globs_belong_to_their_file() {
+    let file = |glob: &str| {
+        RulesConfig::from_toml_str(
+            &format!(
+                r#"
+                [destinations.a]
+                type = "sns"
+                topic_arn = "arn:aws:sns:us-east-1:111122223333:a"
+                [[rules]]
+                name = "glob"
+                match = {{ types = ["{glob}"] }}
+                action = "route"
+                destinations = ["a"]
+                "#
+            ),
+            "t.toml",
+        )
+        .unwrap()
+    };
+    let (recon, trojan) = (file("Recon:*"), file("Trojan:*"));
+    let line = r#"{"id":"x","type":"Recon:EC2/PortProbeUnprotectedPort","severity":5}"#;
+    let f = Finding::parse(line).unwrap();
+    let c = classify(&f);
+    for _ in 0..3 {
+        assert_eq!(recon.evaluate(&f, &c).decided_by.name(), "glob");
+        assert_eq!(trojan.evaluate(&f, &c).decided_by.name(), "default");
+        // A copy shares its file's memo and agrees.
+        assert_eq!(recon.clone().evaluate(&f, &c).decided_by.name(), "glob");
+    }
+}
