@@ -365,6 +365,7 @@ pub(crate) fn compile(text: &str, origin: &str) -> Result<RulesConfig, ConfigErr
     accounts.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(RulesConfig {
         id: super::next_id(),
+        type_globs: rules.iter().any(|r| r.matcher.has_types()),
         origin: origin.to_owned(),
         digest_threshold,
         default,

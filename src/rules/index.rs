@@ -19,11 +19,11 @@ const WORDS: usize = MAX_INDEXED / 64;
 /// A set of rule indices below [`MAX_INDEXED`].
 pub(crate) type Bits = [u64; WORDS];
 
-fn set(bits: &mut Bits, i: usize) {
+pub(crate) fn set(bits: &mut Bits, i: usize) {
     bits[i / 64] |= 1 << (i % 64);
 }
 
-fn and(a: &mut Bits, b: &Bits) {
+pub(crate) fn and(a: &mut Bits, b: &Bits) {
     for (x, y) in a.iter_mut().zip(b) {
         *x &= y;
     }

@@ -12,6 +12,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use super::index::Bits;
 use crate::classify::{Classification, SeverityLabel};
 use crate::finding::{Finding, List, Tag, items};
 
@@ -324,7 +325,7 @@ fn intern<T: PartialEq>(table: &mut Vec<T>, v: T) -> usize {
 
 /// Remembered results for the first [`Memo::SLOTS`] globs and tag matchers during one
 /// evaluation (on the stack; later ones are matched every time).
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default)]
 pub(crate) struct Memo {
     known: [u64; 4],
     hit: [u64; 4],
@@ -360,13 +361,14 @@ pub(crate) struct Memos {
     type_sketch: Option<Sketch>,
 }
 
-/// Type-glob results by finding type, kept across evaluations on this thread: every type glob
-/// depends on the finding type alone, and an export has few distinct types, so each glob is
-/// matched once per type rather than once per finding. Bounded: cleared when it holds
-/// [`TYPE_MEMO_MAX`] types; keyed by the rules file's id, so two files never share results.
+/// Which rules accept each finding type, kept across evaluations on this thread: the `types`
+/// criterion depends on the finding type alone, and an export has few distinct types, so each
+/// type's globs are matched once per thread rather than once per finding, and rules whose
+/// `types` cannot match are not looked at. Bounded: cleared when it holds [`TYPE_MEMO_MAX`]
+/// types; keyed by the rules file's id, so two files never share results.
 struct TypeMemos {
     owner: u64,
-    memos: HashMap<Box<str>, Memo, BuildHasherDefault<Fnv>>,
+    accepting: HashMap<Box<str>, Bits, BuildHasherDefault<Fnv>>,
 }
 
 /// Most finding types remembered per thread (GuardDuty has a few hundred).
@@ -375,12 +377,12 @@ pub(crate) const TYPE_MEMO_MAX: usize = 4096;
 thread_local! {
     static TYPE_MEMOS: RefCell<TypeMemos> = RefCell::new(TypeMemos {
         owner: 0,
-        memos: HashMap::default(),
+        accepting: HashMap::default(),
     });
 }
 
-/// FNV-1a for the type cache's keys: short ASCII strings, no untrusted-key flooding concern
-/// beyond what the bound handles.
+/// FNV-1a for the type memo's keys (short ASCII strings; the bound limits what a flood of
+/// crafted types can cost).
 #[derive(Default)]
 struct Fnv(u64);
 
@@ -403,48 +405,34 @@ impl Hasher for Fnv {
     }
 }
 
-impl Memos {
-    /// Memos for a finding of `finding_type`, with the type-glob results remembered for it
-    /// under the rules file `owner`.
-    pub(crate) fn for_type(owner: u64, finding_type: &str) -> Memos {
-        let globs = TYPE_MEMOS.with(|t| {
-            let t = t.borrow();
-            if t.owner == owner {
-                t.memos.get(finding_type).copied()
-            } else {
-                None
-            }
-        });
-        Memos {
-            globs: globs.unwrap_or_default(),
-            ..Memos::default()
+/// The rules (of the file `owner`) whose `types` accept `finding_type`: remembered, or made by
+/// `compute` and remembered.
+pub(crate) fn type_accepting(
+    owner: u64,
+    finding_type: &str,
+    compute: impl FnOnce() -> Bits,
+) -> Bits {
+    let known = TYPE_MEMOS.with(|t| {
+        let t = t.borrow();
+        if t.owner == owner {
+            t.accepting.get(finding_type).copied()
+        } else {
+            None
         }
+    });
+    if let Some(bits) = known {
+        return bits;
     }
-
-    /// Remembers the type-glob results of this evaluation for `finding_type`.
-    pub(crate) fn remember(&self, owner: u64, finding_type: &str) {
-        if self.globs.known == [0; 4] {
-            return;
+    let bits = compute();
+    TYPE_MEMOS.with(|t| {
+        let mut t = t.borrow_mut();
+        if t.owner != owner || t.accepting.len() >= TYPE_MEMO_MAX {
+            t.owner = owner;
+            t.accepting.clear();
         }
-        TYPE_MEMOS.with(|t| {
-            let mut t = t.borrow_mut();
-            if t.owner != owner || t.memos.len() >= TYPE_MEMO_MAX {
-                t.owner = owner;
-                t.memos.clear();
-            }
-            match t.memos.get_mut(finding_type) {
-                Some(m) => {
-                    for w in 0..4 {
-                        m.known[w] |= self.globs.known[w];
-                        m.hit[w] |= self.globs.hit[w];
-                    }
-                }
-                None => {
-                    t.memos.insert(finding_type.into(), self.globs);
-                }
-            }
-        });
-    }
+        t.accepting.insert(finding_type.into(), bits);
+    });
+    bits
 }
 
 /// The facts of one finding that rules look at, gathered once per evaluation.
@@ -497,6 +485,18 @@ impl Matcher {
     }
 
     /// Whether the finding meets every given criterion. Cheap checks come first.
+    /// Whether the `types` criterion (absent: any type) accepts `finding_type`.
+    pub(crate) fn accepts_type(&self, finding_type: &str, p: &Patterns) -> bool {
+        self.types
+            .as_ref()
+            .is_none_or(|globs| globs.iter().any(|&g| p.globs[g].matches(finding_type)))
+    }
+
+    /// Whether there is a `types` criterion.
+    pub(crate) fn has_types(&self) -> bool {
+        self.types.is_some()
+    }
+
     pub(crate) fn matches(&self, x: &Facts<'_>, p: &Patterns, memo: &mut Memos) -> bool {
         if self.sample.is_some_and(|want| want != x.sample)
             || self.archived.is_some_and(|want| want != x.archived)

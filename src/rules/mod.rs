@@ -86,8 +86,10 @@ pub const MAX_DIGEST_THRESHOLD: usize = 1000;
 /// [`RulesConfig::from_toml_str`] or [`RulesConfig::from_file`].
 #[derive(Debug, Clone)]
 pub struct RulesConfig {
-    /// Unique per file loaded (copies share it): keys the per-thread type-glob memo.
+    /// Unique per file loaded (copies share it): keys the per-thread type memo.
     id: u64,
+    /// Whether some rule has a `types` criterion (then the type memo is used).
+    type_globs: bool,
     origin: String,
     digest_threshold: usize,
     default: StoredAction,
@@ -350,35 +352,40 @@ impl RulesConfig {
 
     /// Decides one finding: the first rule (in file order) whose `match` holds, else the
     /// default. Only the rules a prefilter lets through (by account, region, type parts,
-    /// resource type, feature, severity band, sample and archived) are matched in full, and
-    /// type globs are matched once per distinct finding type on each thread (remembered in a
-    /// bounded per-thread memo: the only allocation, once per new type).
+    /// resource type, feature, severity band, sample and archived, and — remembered per
+    /// finding type in a bounded per-thread memo — `types`) are matched in full. The only
+    /// allocation is the memo's, once per new finding type.
     pub fn evaluate<'c>(
         &'c self,
         finding: &Finding<'_>,
         class: &Classification<'_>,
     ) -> Outcome<'c> {
         let facts = matcher::Facts::new(finding, class);
-        let typed = !self.patterns.globs.is_empty();
-        let mut memo = if typed {
-            matcher::Memos::for_type(self.id, facts.finding_type)
-        } else {
-            matcher::Memos::default()
-        };
-        let candidates = index::members(self.prefilter.candidates(&facts));
+        let mut memo = matcher::Memos::default();
+        let mut candidates = self.prefilter.candidates(&facts);
+        if self.type_globs {
+            let accepting = matcher::type_accepting(self.id, facts.finding_type, || {
+                let mut bits = index::Bits::default();
+                for (i, rule) in self.rules.iter().take(index::MAX_INDEXED).enumerate() {
+                    if rule
+                        .matcher
+                        .accepts_type(facts.finding_type, &self.patterns)
+                    {
+                        index::set(&mut bits, i);
+                    }
+                }
+                bits
+            });
+            index::and(&mut candidates, &accepting);
+        }
         let rest = self.prefilter.indexed()..self.rules.len();
-        let mut outcome = None;
-        for index in candidates.chain(rest) {
+        for index in index::members(candidates).chain(rest) {
             let rule = &self.rules[index];
             if rule.matcher.matches(&facts, &self.patterns, &mut memo) {
-                outcome = Some(self.decided_by(index));
-                break;
+                return self.decided_by(index);
             }
         }
-        if typed {
-            memo.remember(self.id, facts.finding_type);
-        }
-        outcome.unwrap_or_else(|| self.decided_by_default())
+        self.decided_by_default()
     }
 
     /// [`RulesConfig::evaluate`] without the prefilter: every rule in turn (for tests that
