@@ -408,6 +408,61 @@ pub fn classify<'f>(f: &'f Finding<'_>) -> Classification<'f> {
     }
 }
 
+/// Threat purposes GuardDuty documents (an open set: rules files naming others get a warning).
+pub const DOCUMENTED_PURPOSES: &[&str] = &[
+    "AttackSequence",
+    "Backdoor",
+    "Behavior",
+    "CredentialAccess",
+    "CryptoCurrency",
+    "DefenseEvasion",
+    "Discovery",
+    "Execution",
+    "Exfiltration",
+    "Impact",
+    "InitialAccess",
+    "Object",
+    "PenTest",
+    "Persistence",
+    "Policy",
+    "PrivilegeEscalation",
+    "Recon",
+    "Stealth",
+    "Trojan",
+    "UnauthorizedAccess",
+    "Canary",
+];
+
+/// ResourceTypeAffected parts of finding types GuardDuty documents (an open set).
+pub const DOCUMENTED_AFFECTED: &[&str] = &[
+    "EC2",
+    "IAMUser",
+    "IAM",
+    "S3",
+    "Kubernetes",
+    "EKS",
+    "Runtime",
+    "Container",
+    "ECS",
+    "Lambda",
+    "RDS",
+];
+
+/// `resource.resourceType` values GuardDuty documents (an open set).
+pub const DOCUMENTED_RESOURCE_TYPES: &[&str] = &[
+    "Instance",
+    "AccessKey",
+    "S3Bucket",
+    "S3Object",
+    "EKSCluster",
+    "ECSCluster",
+    "Container",
+    "RDSDBInstance",
+    "RDSLimitlessDB",
+    "Lambda",
+    "AttackSequence",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -576,47 +631,13 @@ mod tests {
 
     #[test]
     fn every_documented_purpose_parses() {
-        for p in [
-            "Backdoor",
-            "Behavior",
-            "CredentialAccess",
-            "CryptoCurrency",
-            "DefenseEvasion",
-            "Discovery",
-            "Execution",
-            "Exfiltration",
-            "Impact",
-            "InitialAccess",
-            "Object",
-            "PenTest",
-            "Persistence",
-            "Policy",
-            "PrivilegeEscalation",
-            "Recon",
-            "Stealth",
-            "Trojan",
-            "UnauthorizedAccess",
-            "AttackSequence",
-            "Canary",
-        ] {
-            for r in [
-                "EC2",
-                "IAMUser",
-                "IAM",
-                "S3",
-                "Kubernetes",
-                "EKS",
-                "Runtime",
-                "Container",
-                "ECS",
-                "Lambda",
-                "RDS",
-            ] {
+        for p in DOCUMENTED_PURPOSES {
+            for r in DOCUMENTED_AFFECTED {
                 let s = format!("{p}:{r}/Family.M!A");
                 let t = FindingType::parse(&s);
                 assert_eq!(
                     (t.threat_purpose, t.resource_type_affected, t.threat_family),
-                    (p, Some(r), Some("Family"))
+                    (*p, Some(*r), Some("Family"))
                 );
             }
         }

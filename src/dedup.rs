@@ -1144,8 +1144,12 @@ pub struct DedupStage<'a, D: ?Sized, O> {
     decider: &'a D,
     inner: O,
     lease_until_s: u64,
+    /// The source of the held alerts (one at a time: held alerts are claimed at its end).
+    source: String,
     held: Vec<Held>,
     claims: Vec<(Claim, String)>,
+    /// Claims of alerts that could not be handed on: released, never confirmed.
+    unsent: Vec<Claim>,
     /// Findings not alerted again, by verdict (`duplicate`, `in_flight`).
     pub deduplicated: BTreeMap<&'static str, u64>,
     /// The same, by severity band (to take them off the alert counts).
@@ -1155,7 +1159,6 @@ pub struct DedupStage<'a, D: ?Sized, O> {
 }
 
 struct Held {
-    source: String,
     line: u64,
     raw: String,
     candidate: Candidate,
@@ -1178,8 +1181,10 @@ impl<'a, D: Decide + ?Sized, O: Output + DeliveryFailures + Send> DedupStage<'a,
             decider,
             inner,
             lease_until_s,
+            source: String::new(),
             held: Vec::new(),
             claims: Vec::new(),
+            unsent: Vec::new(),
             deduplicated: BTreeMap::new(),
             deduplicated_by_label: [0; 4],
             errors: 0,
@@ -1212,8 +1217,13 @@ impl<'a, D: Decide + ?Sized, O: Output + DeliveryFailures + Send> DedupStage<'a,
             match outcome {
                 ClaimOutcome::Alert { verdict, claim } => {
                     debug!(finding_id = %h.finding_id, verdict = verdict.as_str(), "alerting");
-                    self.claims.push((claim, h.finding_id.clone()));
-                    forwarded = forwarded.and(self.forward(&h));
+                    match self.forward(&h) {
+                        Ok(()) => self.claims.push((claim, h.finding_id)),
+                        Err(e) => {
+                            self.unsent.push(claim);
+                            forwarded = forwarded.and(Err(e));
+                        }
+                    }
                 }
                 ClaimOutcome::Skip(verdict) => {
                     debug!(finding_id = %h.finding_id, verdict = verdict.as_str(), "not alerted again");
@@ -1234,15 +1244,23 @@ impl<'a, D: Decide + ?Sized, O: Output + DeliveryFailures + Send> DedupStage<'a,
     }
 
     /// Hands a held alert on, parsed and decided again (the same line decides the same way).
+    /// An error (the line no longer parses, or the output refuses it) breaks off the source,
+    /// which fails it: its claim is released, so the retry alerts it.
     fn forward(&mut self, h: &Held) -> std::io::Result<()> {
-        let Ok(finding) = Finding::parse(&h.raw) else {
-            return Ok(()); // it parsed when it was read: cannot happen
-        };
+        let finding = Finding::parse(&h.raw).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "finding {} could not be parsed again after the dedup check",
+                    h.finding_id
+                ),
+            )
+        })?;
         let class = classify(&finding);
         let decision = self.decider.decide(&finding, &class);
         let rules = self.decider.rules();
         self.inner.record(&Record {
-            source: &h.source,
+            source: &self.source,
             line: h.line,
             finding: &finding,
             class: &class,
@@ -1257,7 +1275,7 @@ impl<'a, D: Decide + ?Sized, O: Output + DeliveryFailures + Send> DedupStage<'a,
 
     /// Confirms the claims of what was delivered, releases the others.
     async fn settle(&mut self) {
-        if self.claims.is_empty() {
+        if self.claims.is_empty() && self.unsent.is_empty() {
             return;
         }
         let (failed, digest_failed) = self.inner.failed_findings();
@@ -1265,7 +1283,8 @@ impl<'a, D: Decide + ?Sized, O: Output + DeliveryFailures + Send> DedupStage<'a,
             .into_iter()
             .partition(|(_, id)| digest_failed || failed.contains(id));
         let confirm: Vec<Claim> = confirm.into_iter().map(|(c, _)| c).collect();
-        let release: Vec<Claim> = release.into_iter().map(|(c, _)| c).collect();
+        let mut release: Vec<Claim> = release.into_iter().map(|(c, _)| c).collect();
+        release.append(&mut self.unsent);
         let (confirmed, released) =
             futures_util::join!(self.store.confirm(&confirm), self.store.release(&release));
         for (c, r) in confirm.iter().zip(confirmed) {
@@ -1292,8 +1311,11 @@ impl<D: Decide + ?Sized, O: Output + DeliveryFailures + Send> Output for DedupSt
         if !r.decision.is_alert() {
             return self.inner.record(r);
         }
+        if self.source != r.source {
+            self.source.clear();
+            self.source.push_str(r.source);
+        }
         self.held.push(Held {
-            source: r.source.to_owned(),
             line: r.line,
             raw: r.raw.to_owned(),
             candidate: Candidate::new(r.finding, r.class),

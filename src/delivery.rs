@@ -50,6 +50,13 @@ pub struct Undelivered {
     pub alerts: u64,
 }
 
+impl Undelivered {
+    /// Whether this was a digest (its `alerts` alerts are not named one by one).
+    pub fn is_digest(&self) -> bool {
+        self.finding_type == "digest" && self.finding_id.starts_with("digest-")
+    }
+}
+
 /// What happened to the alerts handed to an output.
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryReport {
@@ -371,9 +378,7 @@ impl crate::dedup::DeliveryFailures for Deliveries<'_> {
                 DestinationOutput::Preview(_) => continue,
             };
             for u in &report.failed {
-                if u.finding_type == "digest" && u.alerts != 1
-                    || u.finding_id.starts_with("digest-")
-                {
+                if u.is_digest() {
                     digest = true;
                 } else {
                     ids.insert(u.finding_id.clone());
@@ -430,7 +435,7 @@ pub fn failed_alerts(failed: &[Undelivered]) -> u64 {
     let mut ids = std::collections::HashSet::new();
     let mut in_digests = 0;
     for u in failed {
-        if u.finding_type == "digest" && u.finding_id.starts_with("digest-") {
+        if u.is_digest() {
             in_digests += u.alerts;
         } else {
             ids.insert(u.finding_id.as_str());

@@ -861,20 +861,9 @@ pub const RENDER_HEADER: usize = 4;
 /// Separates the strings of a structured `render` input (never part of UTF-8).
 pub const RENDER_SEPARATOR: u8 = 0xfe;
 
-/// `resource.resourceType` chosen by header byte 0; past the end: the string field, or none.
-const RESOURCE_TYPES: [&str; 11] = [
-    "Instance",
-    "AccessKey",
-    "S3Bucket",
-    "S3Object",
-    "EKSCluster",
-    "ECSCluster",
-    "Container",
-    "RDSDBInstance",
-    "RDSLimitlessDB",
-    "Lambda",
-    "AttackSequence",
-];
+/// `resource.resourceType` chosen by header byte 0 (the types GuardDuty documents, in the
+/// crate's order); past the end: the string field, or none.
+const RESOURCE_TYPES: &[&str] = guardduty_alerts::classify::DOCUMENTED_RESOURCE_TYPES;
 
 /// Severities chosen by header byte 1 (bands' edges, GuardDuty's odd forms, absurd values).
 fn severity_value(b: u8, text: &str) -> Value {

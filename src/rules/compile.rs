@@ -21,60 +21,11 @@ use super::{
 use crate::alert::MessageFormat;
 use crate::classify::SeverityLabel;
 
-/// Threat purposes GuardDuty documents (an open set: others are accepted with a warning).
-pub(crate) const PURPOSES: &[&str] = &[
-    "AttackSequence",
-    "Backdoor",
-    "Behavior",
-    "CredentialAccess",
-    "CryptoCurrency",
-    "DefenseEvasion",
-    "Discovery",
-    "Execution",
-    "Exfiltration",
-    "Impact",
-    "InitialAccess",
-    "Object",
-    "PenTest",
-    "Persistence",
-    "Policy",
-    "PrivilegeEscalation",
-    "Recon",
-    "Stealth",
-    "Trojan",
-    "UnauthorizedAccess",
-    "Canary",
-];
-
-/// ResourceTypeAffected parts of finding types GuardDuty documents (an open set).
-pub(crate) const AFFECTED: &[&str] = &[
-    "EC2",
-    "IAMUser",
-    "IAM",
-    "S3",
-    "Kubernetes",
-    "EKS",
-    "Runtime",
-    "Container",
-    "ECS",
-    "Lambda",
-    "RDS",
-];
-
-/// `resource.resourceType` values GuardDuty documents (an open set).
-pub(crate) const RESOURCE_TYPES: &[&str] = &[
-    "Instance",
-    "AccessKey",
-    "S3Bucket",
-    "S3Object",
-    "EKSCluster",
-    "ECSCluster",
-    "Container",
-    "RDSDBInstance",
-    "RDSLimitlessDB",
-    "Lambda",
-    "AttackSequence",
-];
+/// The vocabularies GuardDuty documents (open sets: others are accepted with a warning).
+pub(crate) use crate::classify::{
+    DOCUMENTED_AFFECTED as AFFECTED, DOCUMENTED_PURPOSES as PURPOSES,
+    DOCUMENTED_RESOURCE_TYPES as RESOURCE_TYPES,
+};
 
 /// Most requests in flight a destination may ask for.
 const MAX_CONCURRENCY: u64 = 64;
