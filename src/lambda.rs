@@ -22,6 +22,7 @@ use crate::decision::{Decide, Decider, Policy};
 use crate::dedup::{DedupSettings, DedupStage, DedupStore};
 use crate::delivery::{Deliveries, Destination, DestinationCounts, counts_by_destination};
 use crate::export::ReaderOptions;
+use crate::health::{HealthSettings, SdkExportListing, SdkGuardDuty};
 use crate::pipeline::{Account, Output, Record, SourceError, Stats, process_source};
 use crate::s3::S3Opener;
 use crate::secret::SecretStore;
@@ -86,6 +87,9 @@ pub struct Config {
     pub rules: Option<RulesLocation>,
     /// `DEDUP_TABLE` and its settings (see [`crate::dedup`]); `None`: no dedup.
     pub dedup: Option<DedupSettings>,
+    /// `HEALTH_CHECK_REGIONS`, `HEALTH_MAX_EXPORT_AGE_HOURS`: the scheduled health check (see
+    /// [`crate::health`]).
+    pub health: HealthSettings,
 }
 
 /// The function's own settings (the destinations' are
@@ -103,9 +107,12 @@ const OWN_ENV_VARS: [&str; 8] = [
 
 /// Every environment variable the function reads. The SAM template sets only variables from
 /// this list.
-pub const ENV_VARS: [&str; 26] = concat(
-    concat::<14, 8, 22>(crate::config::DESTINATION_ENV_VARS, OWN_ENV_VARS),
-    crate::dedup::DEDUP_ENV_VARS,
+pub const ENV_VARS: [&str; 28] = concat(
+    concat::<22, 4, 26>(
+        concat::<14, 8, 22>(crate::config::DESTINATION_ENV_VARS, OWN_ENV_VARS),
+        crate::dedup::DEDUP_ENV_VARS,
+    ),
+    crate::health::HEALTH_ENV_VARS,
 );
 
 /// `a` then `b` (`C` must be their total length, checked at compile time).
@@ -220,6 +227,8 @@ impl Config {
             metrics_namespace: metrics_on.then_some(namespace),
             rules,
             dedup: DedupSettings::from_lookup(&get)?,
+            health: HealthSettings::from_lookup(&get)
+                .map_err(|(name, value, expected)| bad(name, &value, expected))?,
         })
     }
 }
@@ -245,6 +254,12 @@ pub struct App {
     pub decider: Decider,
     /// The dedup table, if configured.
     pub dedup: Option<DedupStore>,
+    /// GuardDuty in each Region the health check looks at.
+    pub guardduty: SdkGuardDuty,
+    /// Lists export objects for the health check's age check.
+    pub listing: SdkExportListing,
+    /// The function's own Region (`AWS_REGION`).
+    pub region: String,
 }
 
 impl App {
@@ -286,6 +301,9 @@ impl App {
             .clone()
             .map(|s| DedupStore::new(crate::aws::dynamodb_client(sdk), s));
         Ok(App {
+            guardduty: SdkGuardDuty::new(sdk, &config.health.regions),
+            listing: SdkExportListing::new(crate::aws::s3_client(sdk)),
+            region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
             config,
             opener,
             destinations,
@@ -433,6 +451,9 @@ pub async fn handle_until(
             message: e.to_string(),
         }
     })?;
+    if invocation.shape == Shape::Schedule {
+        return Ok(health_check(app, event.get("account").and_then(Value::as_str)).await);
+    }
     let mut summary = InvocationSummary {
         shape: invocation.shape.as_str(),
         ..Default::default()
@@ -611,6 +632,46 @@ pub async fn handle_until(
             ids.join(", ")
         ),
     })
+}
+
+/// The scheduled health check: every publishing destination in the configured Regions, logged
+/// (each unhealthy one at `error`), the metrics as EMF, the report as the response. It never
+/// fails the invocation: an unhealthy destination, or one that could not be checked, raises
+/// `PublishingDestinationsUnhealthy`, which the template's alarm watches.
+async fn health_check(app: &App, account: Option<&str>) -> Value {
+    let now = now_millis();
+    // The scheduled event's `account` is the rule's, the function's own: its export folder.
+    let account = account.filter(|a| crate::health::is_account_id(a));
+    let report = crate::health::check(
+        &app.guardduty,
+        &app.listing,
+        &app.config.health,
+        &app.region,
+        account,
+        (now / 1000) as i64,
+    )
+    .await;
+    for e in &report.entries {
+        let detector = e.detector_id.as_deref().unwrap_or("-");
+        let destination = e.destination_id.as_deref().unwrap_or("-");
+        if e.problems.is_empty() {
+            info!(region = %e.region, detector, destination, status = e.status.as_deref().unwrap_or("-"), "publishing destination healthy");
+        } else {
+            error!(region = %e.region, detector, destination, status = e.status.as_deref().unwrap_or("-"), problems = %e.problems.join("; "), "publishing destination unhealthy");
+        }
+    }
+    if let Some(ns) = &app.config.metrics_namespace {
+        let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".into());
+        println!("{}", report.emf(ns, &function, now));
+    }
+    let mut response = serde_json::to_value(&report).unwrap_or_else(|_| json!({}));
+    response["shape"] = json!(Shape::Schedule.as_str());
+    info!(
+        checked = report.checked,
+        unhealthy = report.unhealthy,
+        "health check done"
+    );
+    response
 }
 
 fn now_millis() -> u64 {

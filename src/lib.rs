@@ -50,6 +50,7 @@ pub mod dedup;
 pub mod delivery;
 pub mod export;
 pub mod finding;
+pub mod health;
 pub mod lambda;
 pub mod output;
 pub mod pipeline;

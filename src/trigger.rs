@@ -8,7 +8,8 @@
 //! - an SQS batch (`Records[].body`), each body holding one of the above or an SNS notification
 //!   of one (S3 -> SNS -> SQS without raw delivery). One [`Unit`] per message, so a message that
 //!   cannot be understood fails alone (`batchItemFailures`);
-//! - an SNS notification (`Records[].Sns.Message`) of an S3 event or a test event.
+//! - an SNS notification (`Records[].Sns.Message`) of an S3 event or a test event;
+//! - an EventBridge `Scheduled Event` (`source` `aws.events`): the health check, no objects.
 //!
 //! Objects that are not exports (`*.jsonl.gz` / `*.jsonl`, see
 //! [`crate::source::is_export_key`]) and events that do not create objects are [`Skipped`],
@@ -34,6 +35,9 @@ pub enum Shape {
     Sqs,
     /// An SNS notification.
     Sns,
+    /// An EventBridge `Scheduled Event` (`source` `aws.events`): the health check of the
+    /// publishing destinations ([`crate::health`]), no objects.
+    Schedule,
 }
 
 impl Shape {
@@ -45,6 +49,7 @@ impl Shape {
             Shape::EventBridge => "eventbridge",
             Shape::Sqs => "sqs",
             Shape::Sns => "sns",
+            Shape::Schedule => "schedule",
         }
     }
 }
@@ -192,8 +197,8 @@ pub enum TriggerError {
 }
 
 const ACCEPTED: &str = "accepted: an S3 event notification, an s3:TestEvent, an EventBridge \
-    \"Object Created\" event from aws.s3, an SNS notification of an S3 event, or an SQS batch \
-    whose messages hold one of those";
+    \"Object Created\" event from aws.s3, an SNS notification of an S3 event, an SQS batch \
+    whose messages hold one of those, or an EventBridge \"Scheduled Event\" (the health check)";
 
 /// Reads the event that started the invocation. Fails only when the event as a whole is not a
 /// recognised shape; problems inside one part (an SQS message, a record) go to that
@@ -297,6 +302,12 @@ fn payload(v: &Value, unit: &mut Unit, sns_envelope: bool) -> Option<Shape> {
         };
         unit.skip(what, SkipReason::TestEvent, None);
         return Some(Shape::S3TestEvent);
+    }
+    if !sns_envelope
+        && str_at(v, "/source") == Some("aws.events")
+        && str_at(v, "/detail-type") == Some("Scheduled Event")
+    {
+        return Some(Shape::Schedule);
     }
     if v.get("detail-type").is_some_and(Value::is_string) && v.get("source").is_some() {
         eventbridge(v, unit);
@@ -1049,6 +1060,18 @@ mod tests {
                 Some("EC2 Instance State-change Notification")
             )]
         );
+        // The health check's schedule: its own shape, nothing to process; another event from
+        // aws.events is skipped like any other source.
+        let schedule = json!({ "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+            "detail-type": "Scheduled Event", "source": "aws.events", "account": "123456789012",
+            "time": "2026-12-05T14:00:00Z", "region": "us-east-1",
+            "resources": ["arn:aws:events:us-east-1:123456789012:rule/health"], "detail": {} });
+        let inv = parse_event(&schedule).unwrap();
+        assert_eq!(inv.shape, Shape::Schedule);
+        assert_eq!(inv.units, vec![Unit::default()]);
+        let other =
+            json!({ "source": "aws.events", "detail-type": "Something Else", "detail": {} });
+        assert_eq!(parse_event(&other).unwrap().shape, Shape::EventBridge);
         let broken = json!({ "source": "aws.s3", "detail-type": "Object Created", "detail": {} });
         let inv = parse_event(&broken).unwrap();
         assert!(inv.units[0].objects.is_empty());

@@ -1181,3 +1181,163 @@ async fn soak_200_invocations_with_random_faults() {
         "every alert counted as delivered reached the webhook, and no other"
     );
 }
+
+/// GuardDuty's publishing-destination API on loopback (moto has detectors but no publishing
+/// destinations): per Region (read from the request's SigV4 credential scope), detectors and
+/// their destinations; `ap-south-1` refuses as a role without guardduty:ListDetectors would.
+async fn guardduty_stand_in(bucket: &str, failing_since_ms: i64) -> support::http::Server {
+    use support::http::Reply;
+    let bucket = bucket.to_owned();
+    support::http::Server::start(move |_, req| {
+        let auth = req.headers.get("authorization").cloned().unwrap_or_default();
+        let region = auth
+            .split("Credential=")
+            .nth(1)
+            .and_then(|c| c.split('/').nth(2))
+            .unwrap_or("")
+            .to_owned();
+        let json = |code: u16, body: Value| {
+            let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+            if code == 403 {
+                headers.push(("x-amzn-errortype".into(), "AccessDeniedException".into()));
+            }
+            Reply::Status {
+                code,
+                headers,
+                body: body.to_string(),
+                delay: Duration::ZERO,
+            }
+        };
+        let path = req.path.split('?').next().unwrap_or("").to_owned();
+        let (detector, destination, status, failing) = match region.as_str() {
+            "us-east-1" => ("d1111111111111111111111111111111", "p1", "PUBLISHING", 0),
+            "eu-west-1" => (
+                "d2222222222222222222222222222222",
+                "p2",
+                "UNABLE_TO_PUBLISH_FIX_DESTINATION_PROPERTY",
+                failing_since_ms,
+            ),
+            "ap-south-1" => {
+                return json(403, json!({"message": "User is not authorized to perform: guardduty:ListDetectors", "__type": "AccessDeniedException"}));
+            }
+            _ => return json(200, json!({"detectorIds": []})),
+        };
+        if path == "/detector" {
+            json(200, json!({"detectorIds": [detector]}))
+        } else if path == format!("/detector/{detector}/publishingDestination") {
+            json(200, json!({"destinations": [{"destinationId": destination, "destinationType": "S3", "status": status}]}))
+        } else if path == format!("/detector/{detector}/publishingDestination/{destination}") {
+            json(200, json!({
+                "destinationId": destination, "destinationType": "S3", "status": status,
+                "publishingFailureStartTimestamp": failing,
+                "destinationProperties": {"destinationArn": format!("arn:aws:s3:::{bucket}/gd"), "kmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k"}
+            }))
+        } else {
+            json(404, json!({"message": format!("no route {path}")}))
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_health_check_reports_each_publishing_destination_through_the_runtime_emulator() {
+    let w = world(false).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let failing_since = (now - 7200) * 1000;
+    let gd = guardduty_stand_in(BUCKET, failing_since).await;
+    // A fresh export for us-east-1 in today's folder of the scheduled event's account; none
+    // for eu-west-1.
+    let today = aws_smithy_types::DateTime::from_secs(now)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap()[..10]
+        .replace('-', "/");
+    w.put(
+        &format!("gd/AWSLogs/123456789012/GuardDuty/us-east-1/{today}/{UUID}.jsonl.gz"),
+        sample_gz(),
+    )
+    .await;
+    let mut env = w.env();
+    env.push(("AWS_ENDPOINT_URL_GUARDDUTY", gd.url("")));
+    env.push((
+        "HEALTH_CHECK_REGIONS",
+        "us-east-1,eu-west-1,ap-south-1,sa-east-1".into(),
+    ));
+    env.push(("HEALTH_MAX_EXPORT_AGE_HOURS", "24".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let emulator = Emulator::start("guardduty-alerts-lambda", &env).await;
+    let r = emulator
+        .invoke(&event("schedule-health-check.json"))
+        .await
+        .unwrap_or_else(|e| panic!("health check failed: {e}\n{}", emulator.logs()));
+    assert_eq!(r["shape"], "schedule", "{r}");
+    assert_eq!(r["checked"], 2, "{r}");
+    assert_eq!(r["unhealthy"], 3, "{r}");
+    let entry = |region: &str| {
+        r["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["region"] == region)
+            .unwrap_or_else(|| panic!("no entry for {region}: {r}"))
+            .clone()
+    };
+    let us = entry("us-east-1");
+    assert_eq!(us["problems"], json!([]), "{r}");
+    assert_eq!(us["status"], "PUBLISHING");
+    assert_eq!(us["destination_arn"], format!("arn:aws:s3:::{BUCKET}/gd"));
+    assert!(us["newest_export_age_hours"].as_f64().unwrap() < 0.5, "{r}");
+    let eu = entry("eu-west-1");
+    let eu_problems = eu["problems"].to_string();
+    assert!(
+        eu_problems.contains("status is UNABLE_TO_PUBLISH_FIX_DESTINATION_PROPERTY"),
+        "{r}"
+    );
+    assert!(
+        eu_problems.contains("failed to publish for 2.0 hours"),
+        "{r}"
+    );
+    assert!(
+        eu_problems.contains("no export in the last 24 hours"),
+        "{r}"
+    );
+    let denied = entry("ap-south-1")["problems"].to_string();
+    assert!(
+        denied.contains("ListDetectors in ap-south-1 failed: AccessDeniedException: the function's role needs guardduty:ListDetectors"),
+        "{r}"
+    );
+    assert!(
+        entry("sa-east-1")["problems"]
+            .to_string()
+            .contains("no GuardDuty detector in sa-east-1")
+    );
+    // The metrics the template's alarm watches, and a log line per unhealthy destination.
+    let logs = emulator.logs();
+    let emf = logs
+        .lines()
+        .find(|l| l.contains("PublishingDestinationsUnhealthy") && l.contains("_aws"))
+        .unwrap_or_else(|| panic!("no EMF document in the logs:\n{logs}"));
+    let emf: Value = serde_json::from_str(&emf[emf.find('{').unwrap()..]).expect("EMF JSON");
+    assert_eq!(emf["PublishingDestinationsUnhealthy"], 3);
+    assert_eq!(emf["PublishingDestinationsChecked"], 2);
+    assert!(emf["ExportAgeHours"].as_f64().is_some(), "{emf}");
+    assert_eq!(
+        logs.matches("publishing destination unhealthy").count(),
+        3,
+        "{logs}"
+    );
+    // Every Region's calls reached the stand-in, signed for that Region.
+    let regions: std::collections::BTreeSet<String> = gd
+        .requests()
+        .iter()
+        .filter_map(|q| {
+            q.headers
+                .get("authorization")
+                .and_then(|a| a.split('/').nth(2))
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(regions.len(), 4, "{regions:?}");
+}
