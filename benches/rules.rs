@@ -29,8 +29,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use guardduty_alerts::classify::{Classification, classify};
-use guardduty_alerts::finding::Finding;
-use guardduty_alerts::rules::{DecidedBy, RulesConfig};
+use guardduty_alerts::decide::rules::{DecidedBy, RulesConfig};
+use guardduty_alerts::export::finding::Finding;
 
 /// Evaluations per round (spread over all findings); `BENCH_EVALS` overrides it.
 const EVALS_PER_ROUND: usize = 240_000;
@@ -151,9 +151,9 @@ fn main() {
 /// the default policy and with each 50-rule set, alternating within each round. Reports the
 /// median time of each and its ratio to the policy's.
 fn end_to_end(lines: &[&str], configs: &[(&str, RulesConfig)]) {
-    use guardduty_alerts::decision::{Decide, Policy};
+    use guardduty_alerts::cli::output::JsonLines;
+    use guardduty_alerts::decide::{Decide, Policy};
     use guardduty_alerts::export::ReaderOptions;
-    use guardduty_alerts::output::JsonLines;
     use guardduty_alerts::pipeline::{Stats, process_source};
     use guardduty_alerts::source::{LocalOpener, SourceRef};
     use std::io::Write as _;

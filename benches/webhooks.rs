@@ -23,15 +23,15 @@ use std::collections::HashSet;
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 
-use guardduty_alerts::decision::Policy;
-use guardduty_alerts::delivery::{Deliveries, Destination};
-use guardduty_alerts::export::ReaderOptions;
-use guardduty_alerts::pipeline::{Stats, process_source};
-use guardduty_alerts::secret::Secret;
-use guardduty_alerts::source::{LocalOpener, SourceRef};
-use guardduty_alerts::webhook::{
+use guardduty_alerts::common::secret::Secret;
+use guardduty_alerts::decide::Policy;
+use guardduty_alerts::deliver::webhook::{
     self, DELIVERY_ID_HEADER, HttpSettings, Limits, WebhookDestination, WebhookKind, WebhookTarget,
 };
+use guardduty_alerts::deliver::{Deliveries, Destination};
+use guardduty_alerts::export::ReaderOptions;
+use guardduty_alerts::pipeline::{Stats, process_source};
+use guardduty_alerts::source::{LocalOpener, SourceRef};
 
 /// The receiver's answer time (`BENCH_LATENCY_MS`, default 20).
 static LATENCY_MS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();

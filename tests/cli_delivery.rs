@@ -17,7 +17,7 @@ const TOKEN: &str = "T0KEN-s3cr3t-path";
 async fn run(args: &[&str], env: &[(&str, String)]) -> Output {
     let mut cmd = Command::new(BIN);
     cmd.arg("process").args(args);
-    for v in guardduty_alerts::config::DESTINATION_ENV_VARS {
+    for v in guardduty_alerts::app::resolve::DESTINATION_ENV_VARS {
         cmd.env_remove(v);
     }
     cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));

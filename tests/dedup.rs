@@ -10,7 +10,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use guardduty_alerts::classify::SeverityLabel::{self, *};
-use guardduty_alerts::dedup::*;
+use guardduty_alerts::state::*;
 use support::*;
 
 const TABLE: &str = "guardduty-alerts-dedup";
@@ -19,7 +19,7 @@ const HOUR: u64 = 3600;
 const LEASE: u64 = 900;
 
 async fn dynamodb(moto: &Moto) -> Client {
-    guardduty_alerts::aws::dynamodb_client(&sdk_config(&moto.endpoint))
+    guardduty_alerts::app::aws::dynamodb_client(&sdk_config(&moto.endpoint))
 }
 
 /// moto, a client and a store over a fresh table with the default settings.

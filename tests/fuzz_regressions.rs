@@ -1,12 +1,13 @@
 //! Bugs the fuzz targets' checks found (fuzz/README.md, "Findings"), each as a plain test of
 //! the public API with the minimised input written out. They fail until the bug is fixed.
 
-use guardduty_alerts::alert::{self, AlertMessage, MessageFormat};
 use guardduty_alerts::classify::classify;
-use guardduty_alerts::decision::Decision;
-use guardduty_alerts::finding::Finding;
-use guardduty_alerts::output::JsonRecord;
-use guardduty_alerts::pipeline::Record;
+use guardduty_alerts::common::format::MessageFormat;
+use guardduty_alerts::decide::Decision;
+use guardduty_alerts::decide::Record;
+use guardduty_alerts::export::finding::Finding;
+use guardduty_alerts::render::json::JsonRecord;
+use guardduty_alerts::render::sns::{self, AlertMessage};
 use guardduty_alerts::render::{AlertContext, check_teams_invariants, teams};
 
 /// Runs `f` on the record of one finding line, decided as an alert.
@@ -27,7 +28,7 @@ fn with_record<R>(line: &str, f: impl FnOnce(&Record<'_>) -> R) -> R {
 }
 
 fn message(line: &str) -> AlertMessage {
-    with_record(line, |r| alert::render(r, MessageFormat::Json))
+    with_record(line, |r| sns::render(r, MessageFormat::Json))
 }
 
 /// Found by the `render` target after 3 min 21 s (25,381 runs) of its first run; minimised by

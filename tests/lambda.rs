@@ -9,7 +9,7 @@ use std::io::Write as _;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use guardduty_alerts::alert::MessageFormat;
+use guardduty_alerts::common::format::MessageFormat;
 use guardduty_alerts::lambda::{App, Config, handle};
 use serde_json::{Value, json};
 use support::*;
@@ -469,7 +469,7 @@ async fn access_denied_says_which_permissions_the_role_needs() {
     let w = world(false).await;
     let denied = sdk_config(&access_denied_server());
     let mut app = w.app(&[]).await;
-    app.opener = guardduty_alerts::s3::S3Opener::new(s3_client(&denied));
+    app.opener = guardduty_alerts::source::s3::S3Opener::new(s3_client(&denied));
     let err = handle(&app, event("s3-put.json"))
         .await
         .expect_err("must fail");
@@ -667,9 +667,9 @@ async fn the_function_stops_before_its_deadline_and_names_what_was_not_sent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rules_from_s3_route_alerts_and_digest_bursts_through_the_runtime_emulator() {
     use guardduty_alerts::classify::{SeverityLabel, classify};
-    use guardduty_alerts::decision::{Decide, Decision};
-    use guardduty_alerts::finding::Finding;
-    use guardduty_alerts::rules::RulesConfig;
+    use guardduty_alerts::decide::rules::RulesConfig;
+    use guardduty_alerts::decide::{Decide, Decision};
+    use guardduty_alerts::export::finding::Finding;
     use support::http::{Reply, Server};
     let w = world(false).await;
     let slack = Server::start(|_, _| Reply::status(200, "ok")).await;
@@ -826,7 +826,7 @@ async fn rules_from_s3_route_alerts_and_digest_bursts_through_the_runtime_emulat
 async fn dedup_table_makes_redelivery_and_re_exports_alert_once() {
     let w = world(false).await;
     let table = "guardduty-alerts-dedup";
-    create_dedup_table(&guardduty_alerts::aws::dynamodb_client(&w.sdk), table).await;
+    create_dedup_table(&guardduty_alerts::app::aws::dynamodb_client(&w.sdk), table).await;
     let app = w.app(&[("DEDUP_TABLE", table)]).await;
 
     let first = handle(&app, event("s3-put.json")).await.expect("first");
@@ -866,7 +866,7 @@ async fn dedup_table_makes_redelivery_and_re_exports_alert_once() {
 
     // Two invocations at once on fresh findings (a new table): exactly one alert per finding.
     let table2 = "guardduty-alerts-dedup-race";
-    create_dedup_table(&guardduty_alerts::aws::dynamodb_client(&w.sdk), table2).await;
+    create_dedup_table(&guardduty_alerts::app::aws::dynamodb_client(&w.sdk), table2).await;
     let (a, b) = (
         w.app(&[("DEDUP_TABLE", table2)]).await,
         w.app(&[("DEDUP_TABLE", table2)]).await,
@@ -896,7 +896,7 @@ async fn dedup_releases_what_was_not_delivered_so_the_retry_sends_it() {
     use support::http::{Reply, Server};
     let w = world(false).await;
     let table = "guardduty-alerts-dedup";
-    create_dedup_table(&guardduty_alerts::aws::dynamodb_client(&w.sdk), table).await;
+    create_dedup_table(&guardduty_alerts::app::aws::dynamodb_client(&w.sdk), table).await;
     let up = std::sync::Arc::new(AtomicBool::new(false));
     let up2 = up.clone();
     let slack = Server::start(move |_, _| {

@@ -196,9 +196,9 @@ const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/events/sample-export.
 #[test]
 fn process_with_a_rules_file_names_the_deciding_rule_of_every_finding() {
     use guardduty_alerts::classify::classify;
-    use guardduty_alerts::decision::{Decide, Decision};
-    use guardduty_alerts::finding::Finding;
-    use guardduty_alerts::rules::RulesConfig;
+    use guardduty_alerts::decide::rules::RulesConfig;
+    use guardduty_alerts::decide::{Decide, Decision};
+    use guardduty_alerts::export::finding::Finding;
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rules.toml");
     let r = process(
         &[

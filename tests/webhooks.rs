@@ -10,17 +10,18 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use guardduty_alerts::config::DestinationsConfig;
-use guardduty_alerts::decision::Policy;
-use guardduty_alerts::delivery::{Deliveries, DeliveryReport, Destination, DryRun};
+use guardduty_alerts::app::resolve::DestinationsConfig;
+use guardduty_alerts::common::secret::Secret;
+use guardduty_alerts::decide::Policy;
+use guardduty_alerts::deliver::secret::SecretStore;
+use guardduty_alerts::deliver::webhook::{
+    self, HttpSettings, Limits, WebhookDestination, WebhookKind, WebhookTarget,
+};
+use guardduty_alerts::deliver::{Deliveries, DeliveryReport, Destination, DryRun};
 use guardduty_alerts::export::ReaderOptions;
 use guardduty_alerts::pipeline::{Stats, process_source};
 use guardduty_alerts::render;
-use guardduty_alerts::secret::{Secret, SecretStore};
 use guardduty_alerts::source::{LocalOpener, SourceRef};
-use guardduty_alerts::webhook::{
-    self, HttpSettings, Limits, WebhookDestination, WebhookKind, WebhookTarget,
-};
 use serde_json::{Value, json};
 use support::http::{Reply, Server, closed_port_url};
 

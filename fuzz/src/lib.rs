@@ -26,23 +26,23 @@ use std::pin::Pin;
 use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
-use guardduty_alerts::alert::{
-    self, AlertMessage, MessageFormat, SNS_MAX_BYTES, SUBJECT_MAX_CHARS,
-};
 use guardduty_alerts::classify::classify;
-use guardduty_alerts::decision::Policy;
+use guardduty_alerts::cli::output::write_text_alert;
+use guardduty_alerts::common::format::MessageFormat;
+use guardduty_alerts::decide::Policy;
+use guardduty_alerts::decide::Record;
+use guardduty_alerts::export::finding::{Finding, ParseError};
 use guardduty_alerts::export::{
     Compression, ReadError, ReaderOptions, RecordSink, RejectReason, Rejection, read_export, sniff,
 };
-use guardduty_alerts::finding::{Finding, ParseError};
-use guardduty_alerts::output::{JsonRecord, write_text_alert};
-use guardduty_alerts::pipeline::Record;
+use guardduty_alerts::render::json::JsonRecord;
+use guardduty_alerts::render::sns::{self, AlertMessage, SNS_MAX_BYTES, SUBJECT_MAX_CHARS};
 use guardduty_alerts::render::{
     AlertContext, Secret, check_generic_invariants, check_pagerduty_invariants,
     check_slack_invariants, check_teams_invariants, generic, pagerduty, pagerduty_redacted, slack,
     teams,
 };
-use guardduty_alerts::source::is_export_key;
+use guardduty_alerts::trigger::is_export_key;
 use guardduty_alerts::trigger::{Invocation, Shape, decode_s3_key, parse_event};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, ReadBuf};
@@ -1065,7 +1065,7 @@ pub fn render(data: &[u8]) -> Result<(), String> {
     }
     check_generic_invariants(&generic(&record)).or_else(|e| violation("generic", e))?;
     for format in [MessageFormat::Json, MessageFormat::Chatbot] {
-        check_sns_message(&alert::render(&record, format), &j, format)?;
+        check_sns_message(&sns::render(&record, format), &j, format)?;
     }
     let mut text = Vec::new();
     write_text_alert(&mut text, &record).or_else(|e| violation("text", e))?;
@@ -1375,7 +1375,7 @@ mod tests {
             rules: None,
         };
         let j = JsonRecord::new(&record);
-        let good = alert::render(&record, MessageFormat::Json);
+        let good = sns::render(&record, MessageFormat::Json);
         check_sns_message(&good, &j, MessageFormat::Json).unwrap();
         type Spoil = fn(&mut AlertMessage);
         let cases: [(&str, Spoil); 6] = [

@@ -17,7 +17,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             std::process::exit(1);
         }
     };
-    let sdk = guardduty_alerts::aws::load_config().await;
+    let sdk = guardduty_alerts::app::aws::load_config().await;
     let app = match App::new(config, &sdk).await {
         Ok(a) => a,
         Err(e) => {

@@ -1,22 +1,23 @@
-//! One digest (many alerts of one export for one destination, see [`crate::rules::digest`]) as
+//! One digest (many alerts of one export for one destination, see [`crate::decide::digest`]) as
 //! each destination's message: the SNS message (JSON or the Amazon Q Developer custom
 //! notification), the generic webhook body (the SNS JSON body, byte for byte, as for alerts),
 //! and — in their own modules, with their own escaping — Slack, Teams and PagerDuty.
 //!
 //! A digest says how many alerts it stands for, by severity band and by type, names the
-//! [`DIGEST_TOP`](crate::rules::digest::DIGEST_TOP) most severe with their console links, the
+//! [`DIGEST_TOP`](crate::decide::digest::DIGEST_TOP) most severe with their console links, the
 //! object they came from, and how many alerts of that object went out individually (the
 //! Critical ones). Every value from a finding is escaped exactly as in single alerts.
 
-use crate::alert::fnv1a;
+use crate::common::hash::fnv1a;
 use serde_json::{Value, json};
 
-use crate::alert::{
-    AlertMessage, Attribute, MessageFormat, SNS_MAX_BYTES, SUBJECT_MAX_CHARS, escape_markdown,
-    fifo_id, number_attribute,
-};
 use crate::classify::{SeverityLabel, format_severity};
-use crate::rules::digest::{AlertSummary, Digest};
+use crate::common::format::MessageFormat;
+use crate::common::hash::fifo_id;
+use crate::decide::digest::{AlertSummary, Digest};
+use crate::render::sns::{
+    AlertMessage, Attribute, SNS_MAX_BYTES, SUBJECT_MAX_CHARS, escape_markdown, number_attribute,
+};
 
 /// Finding types listed by name in chat messages; the rest are summed up as "N more types".
 pub const TYPES_SHOWN: usize = 10;
@@ -175,7 +176,7 @@ pub fn json_digest(ctx: &DigestContext<'_>) -> Value {
 }
 
 /// The SNS JSON body of a digest, `{"version":"1","digest":{…}}`; also the generic webhook's
-/// body. Fits [`SNS_MAX_BYTES`]: type names are capped at [`crate::rules::digest::MAX_TYPES`],
+/// body. Fits [`SNS_MAX_BYTES`]: type names are capped at [`crate::decide::digest::MAX_TYPES`],
 /// long strings are cut when needed.
 pub fn json_body(ctx: &DigestContext<'_>) -> String {
     let mut v = json!({"version": "1", "digest": json_digest(ctx)});
@@ -314,7 +315,7 @@ pub fn sns_digest(ctx: &DigestContext<'_>, format: MessageFormat) -> AlertMessag
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::rules::digest::DigestBuilder;
+    use crate::decide::digest::DigestBuilder;
 
     /// A digest of `n` alerts whose text fields all hold `hostile`.
     pub(crate) fn digest_of(n: usize, hostile: &str) -> Digest {

@@ -2,7 +2,7 @@
 //! `{"version":"1","alert":{…classification…},"finding":{…raw finding…}}`, byte for byte, so a
 //! receiver (and a signature over the bytes) sees the same document whichever way it came.
 //!
-//! It is taken from [`alert::render`] rather than rebuilt, so the two cannot drift apart: the
+//! It is taken from [`sns::render`] rather than rebuilt, so the two cannot drift apart: the
 //! classification always whole, the raw finding as read (not re-serialised), and a finding too
 //! large for SNS's 256 KiB replaced by `finding_truncated: {bytes, excerpt}` the same way. JSON
 //! needs no escaping beyond what serde does: a receiver that renders the values must escape
@@ -10,13 +10,14 @@
 
 use serde_json::Value;
 
-use crate::alert::{self, MessageFormat, SNS_MAX_BYTES};
-use crate::pipeline::Record;
+use crate::common::format::MessageFormat;
+use crate::decide::Record;
+use crate::render::sns::{self, SNS_MAX_BYTES};
 
 /// The generic JSON body of one decided finding: the SNS JSON body. It needs the raw finding,
 /// so it takes the [`Record`] rather than an [`AlertContext`](super::AlertContext).
 pub fn generic(r: &Record<'_>) -> String {
-    alert::render(r, MessageFormat::Json).body
+    sns::render(r, MessageFormat::Json).body
 }
 
 /// What every body from [`generic`] guarantees, for tests and fuzzers: valid JSON within
@@ -47,8 +48,8 @@ pub fn check_generic_invariants(body: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::JsonRecord;
     use crate::render::fixtures::*;
+    use crate::render::json::JsonRecord;
 
     #[test]
     fn identical_to_the_sns_json_body_for_every_sample() {
@@ -56,7 +57,7 @@ mod tests {
         for line in sample_lines() {
             with_line(line, |r, j| {
                 let body = generic(r);
-                assert_eq!(body, alert::render(r, MessageFormat::Json).body);
+                assert_eq!(body, sns::render(r, MessageFormat::Json).body);
                 check_generic_invariants(&body).unwrap();
                 // The raw finding byte for byte, after the classification.
                 let alert = serde_json::to_string(j).unwrap();
@@ -120,7 +121,7 @@ mod tests {
             );
             with_line(&line, |r, j: &JsonRecord<'_>| {
                 let body = generic(r);
-                assert_eq!(body, alert::render(r, MessageFormat::Json).body);
+                assert_eq!(body, sns::render(r, MessageFormat::Json).body);
                 // Always within SNS's limit: when the classification alone would not fit,
                 // alert.rs cuts its long strings (marked with …).
                 check_generic_invariants(&body).unwrap();
@@ -149,7 +150,7 @@ mod tests {
         );
         with_line(&line, |r, _| {
             let body = generic(r);
-            assert_eq!(body, alert::render(r, MessageFormat::Json).body);
+            assert_eq!(body, sns::render(r, MessageFormat::Json).body);
             check_generic_invariants(&body).unwrap();
             let v: Value = serde_json::from_str(&body).unwrap();
             assert_eq!(v["finding"], Value::Null);

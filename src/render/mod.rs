@@ -23,12 +23,14 @@
 
 use std::borrow::Cow;
 
-use crate::output::JsonRecord;
+use crate::render::json::JsonRecord;
 
 pub mod digest;
 pub mod generic;
+pub mod json;
 pub mod pagerduty;
 pub mod slack;
+pub mod sns;
 pub mod teams;
 
 pub use generic::{check_generic_invariants, generic};
@@ -63,7 +65,7 @@ impl<'a> AlertContext<'a> {
     }
 }
 
-pub use crate::secret::{REDACTED, Secret};
+pub use crate::common::secret::{REDACTED, Secret};
 
 /// Marks a value that was cut to fit.
 pub(crate) const ELLIPSIS: char = '\u{2026}';
@@ -269,9 +271,9 @@ pub(crate) mod fixtures {
 
     use super::*;
     use crate::classify::{SeverityLabel, classify};
-    use crate::decision::Decision;
-    use crate::finding::Finding;
-    use crate::pipeline::Record;
+    use crate::decide::Decision;
+    use crate::decide::Record;
+    use crate::export::finding::Finding;
 
     /// The bundled sample export: 12 findings, one per line.
     pub const SAMPLE: &str = include_str!("../../events/sample-export.jsonl");

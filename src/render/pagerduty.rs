@@ -8,7 +8,7 @@
 //! The routing key is a credential: it is taken as a [`Secret`], and [`pagerduty_redacted`]
 //! renders the same event with [`REDACTED`](super::REDACTED) in its place for dry runs.
 
-use crate::alert::fnv1a;
+use crate::common::hash::fnv1a;
 use serde_json::{Map, Value, json};
 
 use super::{
@@ -320,7 +320,7 @@ mod tests {
 
     const KEY: &str = "R0UT1NGKEYR0UT1NGKEYR0UT1NGKEY12";
 
-    fn render(j: &crate::output::JsonRecord<'_>, account_name: Option<&str>) -> Value {
+    fn render(j: &crate::render::json::JsonRecord<'_>, account_name: Option<&str>) -> Value {
         let v = pagerduty(
             &AlertContext::new(j).with_account_name(account_name),
             &Secret::new(KEY),

@@ -374,7 +374,7 @@ mod tests {
     use super::*;
     use crate::render::fixtures::*;
 
-    fn render(j: &crate::output::JsonRecord<'_>, account_name: Option<&str>) -> Value {
+    fn render(j: &crate::render::json::JsonRecord<'_>, account_name: Option<&str>) -> Value {
         let v = teams(&AlertContext::new(j).with_account_name(account_name));
         if let Err(e) = check_teams_invariants(&v) {
             panic!(

@@ -1,0 +1,148 @@
+//! The CLI's outputs: readable text (alerts only) and JSON Lines (every finding read).
+
+use std::borrow::Cow;
+use std::io::{self, Write};
+
+use crate::decide::{Record, Sink};
+use crate::render::json::JsonRecord;
+
+/// Writes every finding as one JSON object per line.
+pub struct JsonLines<W: Write> {
+    out: W,
+}
+
+impl<W: Write> JsonLines<W> {
+    /// Writes to `out` (buffer it).
+    pub fn new(out: W) -> Self {
+        JsonLines { out }
+    }
+
+    /// The writer back.
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+impl<W: Write + Send> Sink for JsonLines<W> {
+    fn record(&mut self, r: &Record<'_>) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, &JsonRecord::new(r))?;
+        self.out.write_all(b"\n")
+    }
+
+    fn flush(&mut self) -> impl std::future::Future<Output = io::Result<()>> + Send {
+        // Buffered writes go out when the buffer fills; at the end of a source, write them out.
+        let r = self.out.flush();
+        async move { r }
+    }
+}
+
+/// Writes alerts (only) as short readable blocks.
+pub struct Text<W: Write> {
+    out: W,
+}
+
+impl<W: Write> Text<W> {
+    /// Writes to `out` (buffer it).
+    pub fn new(out: W) -> Self {
+        Text { out }
+    }
+
+    /// The writer back.
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+impl<W: Write + Send> Sink for Text<W> {
+    fn record(&mut self, r: &Record<'_>) -> io::Result<()> {
+        if !r.decision.is_alert() {
+            return Ok(());
+        }
+        write_text_alert(&mut self.out, r)
+    }
+
+    fn flush(&mut self) -> impl std::future::Future<Output = io::Result<()>> + Send {
+        let r = self.out.flush();
+        async move { r }
+    }
+}
+
+/// One alert as a short text block. Every value from the finding passes through
+/// [`terminal_safe`]: a crafted finding cannot move the cursor or recolour a terminal.
+pub fn write_text_alert(out: &mut impl Write, r: &Record<'_>) -> io::Result<()> {
+    let j = JsonRecord::new(r);
+    let s = |v: Option<&str>| terminal_safe(v.unwrap_or("-")).into_owned();
+    writeln!(
+        out,
+        "[{}] {} (severity {})",
+        j.severity_label.as_str().to_uppercase(),
+        terminal_safe(j.finding_type),
+        crate::classify::format_severity(j.severity)
+    )?;
+    writeln!(out, "  {}", s(j.title))?;
+    match j.account_name {
+        Some(name) => writeln!(
+            out,
+            "  account {} ({})  region {}",
+            s(j.account_id),
+            terminal_safe(name),
+            s(j.region)
+        )?,
+        None => writeln!(out, "  account {}  region {}", s(j.account_id), s(j.region))?,
+    }
+    writeln!(out, "  resource {}: {}", s(j.resource_type), s(j.resource))?;
+    let count = j.count.map_or_else(|| "-".to_owned(), |c| c.to_string());
+    writeln!(
+        out,
+        "  count {count}  first seen {}  last seen {}",
+        s(j.first_seen),
+        s(j.last_seen)
+    )?;
+    writeln!(out, "  {}", s(j.console_url))?;
+    if let (Some(rule), Some(dests)) = (j.rule, &j.destinations) {
+        let how = if j.digest_only == Some(true) {
+            "digest for"
+        } else {
+            "to"
+        };
+        writeln!(out, "  rule {rule}: {how} {}", dests.join(", "))?;
+    }
+    writeln!(out)
+}
+
+/// Replaces control characters (escape sequences, carriage returns, bidi overrides) with
+/// visible `\u{..}` escapes.
+pub fn terminal_safe(s: &str) -> Cow<'_, str> {
+    let bad = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !s.chars().any(bad) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if bad(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_escapes_are_made_visible() {
+        assert_eq!(
+            terminal_safe("plain <!channel> *x*"),
+            "plain <!channel> *x*"
+        );
+        assert_eq!(terminal_safe("a\u{1b}[31mred"), "a\\u{1b}[31mred");
+        assert_eq!(terminal_safe("x\ry\nz"), "x\\u{d}y\\u{a}z");
+        assert_eq!(terminal_safe("\u{202e}txt"), "\\u{202e}txt");
+    }
+}
