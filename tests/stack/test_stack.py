@@ -711,8 +711,10 @@ class TemplateStackTest(unittest.TestCase):
         self.assertEqual(st.outputs["PublishingDestinationArn"]["OutputValue"], f"{arn}/{prefix}" if prefix else arn)
         self.assertEqual(st.outputs["ExportKmsKeyArn"]["OutputValue"], key_arn)
         # Retained on delete, with the key: the README says so.
-        for logical in ("ExportBucket", "ExportKey"):
+        for logical in ("ExportBucket", "ExportBucketPolicy", "ExportKey"):
             self.assertEqual(st.template["Resources"][logical].get("DeletionPolicy"), "Retain")
+        retained = sorted(r for r, spec in st.template["Resources"].items() if spec.get("DeletionPolicy") == "Retain")
+        self.assertEqual(retained, ["ExportBucket", "ExportBucketPolicy", "ExportKey"])
         return b, key_arn
 
     def test_new_bucket_defaults(self):
