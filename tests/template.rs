@@ -95,13 +95,25 @@ fn template_builds_the_lambda_binary_for_provided_al2023() {
     assert!(t.contains("MetricName: ObjectsProcessed") && t.contains("Namespace: GuardDutyAlerts"));
 }
 
+/// The Rust files under `src/{dir}`, joined.
+fn code_in(dir: &str) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(dir);
+    let mut out = String::new();
+    for entry in std::fs::read_dir(&root).unwrap_or_else(|e| panic!("{}: {e}", root.display())) {
+        let p = entry.expect("entry").path();
+        if p.extension().is_some_and(|e| e == "rs") {
+            out.push_str(&std::fs::read_to_string(&p).expect("read"));
+        }
+    }
+    out
+}
+
 /// The dedup table the template makes is the one the code documents (`pk` hash key, TTL on
 /// `expires_at`), and the role may call exactly the operations the code calls on it.
 #[test]
 fn the_dedup_table_and_its_permissions_match_the_code() {
     let t = template();
-    let code = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/dedup.rs"))
-        .expect("src/dedup.rs");
+    let code = code_in("state");
     for (call, action) in [
         (".batch_get_item()", "dynamodb:BatchGetItem"),
         (".put_item()", "dynamodb:PutItem"),
@@ -109,13 +121,37 @@ fn the_dedup_table_and_its_permissions_match_the_code() {
         (".delete_item()", "dynamodb:DeleteItem"),
         (".get_item()", "dynamodb:GetItem"),
     ] {
-        assert!(code.contains(call), "src/dedup.rs no longer calls {call}");
+        assert!(code.contains(call), "src/state/ no longer calls {call}");
         assert!(t.contains(action), "template.yaml does not allow {action}");
     }
+    assert_eq!(
+        t.matches("dynamodb:").count(),
+        5,
+        "template.yaml allows DynamoDB actions the code does not call"
+    );
     assert!(
         t.contains("AttributeName: expires_at")
             && t.contains("{ AttributeName: pk, KeyType: HASH }")
     );
     assert!(t.contains("DEDUP_TABLE: !If [CreateDedupTable, !Ref DedupStateTable"));
     assert!(t.contains("Resource: !GetAtt DedupStateTable.Arn"));
+}
+
+/// The health check's calls are the ones the template allows, and its metric is the one the
+/// template's alarm watches.
+#[test]
+fn the_health_check_permissions_and_metric_match_the_code() {
+    let t = template();
+    let code = code_in("health");
+    for (call, action) in [
+        (".list_detectors()", "guardduty:ListDetectors"),
+        (".list_publishing_destinations()", "guardduty:ListPublishingDestinations"),
+        (".describe_publishing_destination()", "guardduty:DescribePublishingDestination"),
+        (".list_objects_v2()", "s3:ListBucket"),
+    ] {
+        assert!(code.contains(call), "src/health/ no longer calls {call}");
+        assert!(t.contains(action), "template.yaml does not allow {action}");
+    }
+    assert!(code.contains("\"PublishingDestinationsUnhealthy\""));
+    assert!(t.contains("MetricName: PublishingDestinationsUnhealthy"));
 }
