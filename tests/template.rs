@@ -97,7 +97,9 @@ fn template_builds_the_lambda_binary_for_provided_al2023() {
 
 /// The Rust files under `src/{dir}`, joined.
 fn code_in(dir: &str) -> String {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(dir);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src")
+        .join(dir);
     let mut out = String::new();
     for entry in std::fs::read_dir(&root).unwrap_or_else(|e| panic!("{}: {e}", root.display())) {
         let p = entry.expect("entry").path();
@@ -145,8 +147,14 @@ fn the_health_check_permissions_and_metric_match_the_code() {
     let code = code_in("health");
     for (call, action) in [
         (".list_detectors()", "guardduty:ListDetectors"),
-        (".list_publishing_destinations()", "guardduty:ListPublishingDestinations"),
-        (".describe_publishing_destination()", "guardduty:DescribePublishingDestination"),
+        (
+            ".list_publishing_destinations()",
+            "guardduty:ListPublishingDestinations",
+        ),
+        (
+            ".describe_publishing_destination()",
+            "guardduty:DescribePublishingDestination",
+        ),
         (".list_objects_v2()", "s3:ListBucket"),
     ] {
         assert!(code.contains(call), "src/health/ no longer calls {call}");
