@@ -660,22 +660,14 @@ pub fn parse_headers(s: &Secret) -> Result<Vec<(String, Secret)>, String> {
     let Value::Object(map) = v else {
         return Err("must be a JSON object of strings, e.g. {\"X-Team\": \"security\"}".into());
     };
-    let reserved = [
-        "content-type",
-        "content-length",
-        "host",
-        "user-agent",
-        crate::common::headers::TIMESTAMP_HEADER,
-        crate::common::headers::SIGNATURE_HEADER,
-        crate::common::headers::DELIVERY_ID_HEADER,
-    ];
     map.into_iter()
-        .map(|(k, v)| match v {
-            Value::String(s) if !reserved.contains(&k.to_ascii_lowercase().as_str()) => {
-                Ok((k, Secret::new(s)))
+        .map(|(k, v)| {
+            crate::common::headers::check_header_name(&k)
+                .map_err(|why| format!("header {k:?} {why}"))?;
+            match v {
+                Value::String(s) => Ok((k, Secret::new(s))),
+                _ => Err(format!("the value of header {k:?} is not a string")),
             }
-            Value::String(_) => Err(format!("header {k:?} is set by guardduty-alerts itself")),
-            _ => Err(format!("the value of header {k:?} is not a string")),
         })
         .collect()
 }
@@ -810,7 +802,17 @@ mod tests {
                     ("WEBHOOK_URL", SLACK),
                     ("WEBHOOK_HEADERS", r#"{"Content-Type":"s3cr3tToken"}"#),
                 ],
-                "configuration error: WEBHOOK_HEADERS: header \"Content-Type\" is set by guardduty-alerts itself",
+                "configuration error: WEBHOOK_HEADERS: header \"Content-Type\" is set by the sender and cannot be configured",
+            ),
+            (
+                vec![
+                    ("WEBHOOK_URL", SLACK),
+                    (
+                        "WEBHOOK_HEADERS",
+                        r#"{"X-GuardDuty-Alerts-Signature":"v1=s3cr3tToken"}"#,
+                    ),
+                ],
+                "configuration error: WEBHOOK_HEADERS: header \"X-GuardDuty-Alerts-Signature\" is set by guardduty-alerts itself",
             ),
             (
                 vec![("SLACK_WEBHOOK_URL", "env:GUARDDUTY_ALERTS_TEST_UNSET_VAR")],

@@ -768,12 +768,6 @@ fn secret_ref(
     Some(SecretRef::Env { var })
 }
 
-fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
-
 fn headers(
     cx: &mut Cx<'_>,
     ctx: &str,
@@ -784,25 +778,10 @@ fn headers(
         let field = format!("headers.{name}");
         let span = v.span();
         let lower = name.to_ascii_lowercase();
-        if !is_token(&name) {
-            cx.error(
-                Some(span),
-                ctx,
-                &field,
-                "is not a header name (letters, digits and -)",
-            );
-            continue;
-        }
-        if matches!(
-            lower.as_str(),
-            "host" | "content-length" | "content-type" | "transfer-encoding" | "connection"
-        ) {
-            cx.error(
-                Some(span),
-                ctx,
-                &field,
-                "is set by the sender and cannot be configured",
-            );
+        // The same check as WEBHOOK_HEADERS: not our own x-guardduty-alerts-* names (a
+        // configured signature header would replace the real HMAC), not the sender's.
+        if let Err(why) = crate::common::headers::check_header_name(&name) {
+            cx.error(Some(span), ctx, &field, why);
             continue;
         }
         match v.into_inner() {

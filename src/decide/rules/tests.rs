@@ -1299,6 +1299,16 @@ fn destination_errors_table() {
             ],
         ),
         (
+            // Issue #16: this passed the rules file's check and then replaced the real HMAC
+            // signature on every delivery. One check (common::headers) now serves both paths.
+            "type = \"webhook\"\nurl = { env = \"U\" }\nsigning_secret = { env = \"S\" }\nheaders = { \"x-guardduty-alerts-signature\" = { env = \"X\" }, \"X-GuardDuty-Alerts-Delivery-Id\" = \"1\", \"User-Agent\" = \"me\" }",
+            &[
+                "rules.toml:5: destinations.d: headers.User-Agent: is set by the sender and cannot be configured",
+                "rules.toml:5: destinations.d: headers.X-GuardDuty-Alerts-Delivery-Id: is set by guardduty-alerts itself (x-guardduty-alerts-*: the delivery id and the HMAC signature)",
+                "rules.toml:5: destinations.d: headers.x-guardduty-alerts-signature: is set by guardduty-alerts itself (x-guardduty-alerts-*: the delivery id and the HMAC signature)",
+            ],
+        ),
+        (
             "type = \"webhook\"\nurl = { env = \"U\" }\nconcurrency = 0\nrate_per_second = 0\ndigest_threshold = 5",
             &[
                 "rules.toml:4: destinations.d: concurrency: 0 is out of range: give 1 to 64 requests in flight",

@@ -187,6 +187,8 @@ impl WebhookTarget {
             return Err("a PagerDuty destination needs a routing key".into());
         }
         for (name, value) in &self.headers {
+            crate::common::headers::check_header_name(name)
+                .map_err(|why| format!("header {name:?} {why}"))?;
             HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| format!("header name {name:?} is not a valid HTTP header name"))?;
             HeaderValue::from_str(value.expose())
@@ -273,6 +275,18 @@ pub fn headers(
         ),
     ];
     if t.kind == WebhookKind::Generic {
+        // Configured headers first, ours after: where names met, ours would win (they cannot:
+        // `validate` and both config paths refuse x-guardduty-alerts-* names).
+        for (name, value) in &t.headers {
+            h.push((
+                name.to_ascii_lowercase(),
+                if redact {
+                    REDACTED.to_owned()
+                } else {
+                    value.expose().to_owned()
+                },
+            ));
+        }
         h.push((DELIVERY_ID_HEADER.to_owned(), delivery_id.to_owned()));
         if let Some(s) = &t.signing_secret {
             h.push((TIMESTAMP_HEADER.to_owned(), timestamp.to_string()));
@@ -282,16 +296,6 @@ pub fn headers(
                     format!("v1={REDACTED}")
                 } else {
                     signature(s, timestamp, body)
-                },
-            ));
-        }
-        for (name, value) in &t.headers {
-            h.push((
-                name.to_ascii_lowercase(),
-                if redact {
-                    REDACTED.to_owned()
-                } else {
-                    value.expose().to_owned()
                 },
             ));
         }
@@ -763,6 +767,16 @@ mod tests {
             "a PagerDuty destination needs a routing key"
         );
         let mut g = target("https://example.com/h", WebhookKind::Generic);
+        // Our own names are refused even where a target is built in code: a configured
+        // x-guardduty-alerts-signature would stand in for the HMAC.
+        for own in [
+            "x-guardduty-alerts-signature",
+            "X-GuardDuty-Alerts-Timestamp",
+        ] {
+            g.headers = vec![(own.into(), Secret::new("v1=forged"))];
+            let e = g.validate(false).unwrap_err();
+            assert!(e.contains("set by guardduty-alerts itself"), "{own}: {e}");
+        }
         g.headers = vec![("X Bad".into(), Secret::new("v"))];
         assert!(g.validate(false).unwrap_err().contains("X Bad"));
         g.headers = vec![("X-Token".into(), Secret::new("line\nbreak-secret"))];
@@ -793,16 +807,16 @@ mod tests {
             [
                 "content-type",
                 "user-agent",
+                "x-team",
                 DELIVERY_ID_HEADER,
                 TIMESTAMP_HEADER,
                 SIGNATURE_HEADER,
-                "x-team"
             ]
         );
-        assert_eq!(h[5].1, "sec-token");
+        assert_eq!(h[2].1, "sec-token");
         let r = headers(&t, "id-1", 1_700_000_000, b"{}", true);
-        assert_eq!(r[4].1, "v1=***");
-        assert_eq!(r[5].1, "***");
+        assert_eq!(r[2].1, "***");
+        assert_eq!(r[5].1, "v1=***");
         // Slack gets no extra headers.
         let s = headers(
             &target("https://x/y", WebhookKind::Slack),
