@@ -137,7 +137,9 @@ impl DestinationsConfig {
         let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
         let sns_topic_arn = match get("SNS_TOPIC_ARN") {
             None => None,
-            Some(t) if is_sns_arn(t.trim()) => Some(t.trim().to_owned()),
+            Some(t) if crate::common::names::is_sns_topic_arn(t.trim()) => {
+                Some(t.trim().to_owned())
+            }
             Some(t) => {
                 return Err(setup_err(
                     "SNS_TOPIC_ARN",
@@ -670,18 +672,6 @@ pub fn parse_headers(s: &Secret) -> Result<Vec<(String, Secret)>, String> {
             }
         })
         .collect()
-}
-
-/// Whether `s` has the shape of an SNS topic ARN.
-pub fn is_sns_arn(s: &str) -> bool {
-    let parts: Vec<&str> = s.split(':').collect();
-    parts.len() == 6
-        && parts[0] == "arn"
-        && parts[1].starts_with("aws")
-        && parts[2] == "sns"
-        && !parts[3].is_empty()
-        && !parts[4].is_empty()
-        && !parts[5].is_empty()
 }
 
 #[cfg(test)]

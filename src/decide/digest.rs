@@ -1,7 +1,8 @@
 //! Noise control per destination and export: when one export brings a destination more alerts
 //! than its digest threshold, the critical ones still go out one by one and the rest are
-//! gathered into one [`Digest`]. Pure: the caller collects the alerts of one export for one
-//! destination and sends what [`plan_delivery`] returns.
+//! gathered into one [`Digest`]. Pure: [`DigestBuilder`] gathers the summaries; which alerts go
+//! into a digest is decided as they arrive, by the delivery lane of each destination
+//! (`deliver::fanout`).
 //!
 //! The digest holds the alerts that were *not* sent individually, so every alert reaches the
 //! destination exactly once: Critical ones alone, the others in the digest. Findings routed by
@@ -71,48 +72,6 @@ pub struct Digest {
     /// Alerts of the same export and destination sent individually instead (the Critical
     /// ones), for a line such as "plus 3 critical alerts sent separately".
     pub sent_individually: usize,
-}
-
-/// What to send to one destination for one export.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Delivery {
-    /// Alerts to send one by one, in the order given.
-    pub individual: Vec<AlertSummary>,
-    /// The digest to send, if any alert goes into one.
-    pub digest: Option<Digest>,
-}
-
-/// Decides what one destination receives from one export.
-///
-/// - `routed`: alerts from `route` rules (and a routing default). When there are more than
-///   `threshold` of them, the Critical ones are sent individually and the rest go into the
-///   digest; otherwise all are sent individually.
-/// - `digested`: alerts from `digest` rules; they always go into the digest.
-///
-/// No digest is made when it would be empty (no alerts, or every routed alert is Critical).
-pub fn plan_delivery(
-    routed: Vec<AlertSummary>,
-    digested: Vec<AlertSummary>,
-    threshold: usize,
-) -> Delivery {
-    let (individual, mut gathered) = if routed.len() > threshold {
-        routed
-            .into_iter()
-            .partition(|a| a.label == SeverityLabel::Critical)
-    } else {
-        (routed, Vec::new())
-    };
-    gathered.extend(digested);
-    let digest = (!gathered.is_empty()).then(|| digest(gathered, individual.len()));
-    Delivery { individual, digest }
-}
-
-fn digest(alerts: Vec<AlertSummary>, sent_individually: usize) -> Digest {
-    let mut b = DigestBuilder::default();
-    for a in alerts {
-        b.add(a);
-    }
-    b.finish(sent_individually)
 }
 
 /// Most distinct finding types a digest counts one by one; the rest are counted together under
@@ -221,54 +180,27 @@ mod tests {
         v.iter().map(|a| a.finding_id.as_str()).collect()
     }
 
-    #[test]
-    fn threshold_table() {
-        const N: usize = 8;
-        // (alerts, threshold, individually, digest total)
-        let cases = [
-            (0, N, 0, None),
-            (N - 1, N, N - 1, None),
-            (N, N, N, None),
-            // One over: the 9.5s (indices 3, 7) alone, the other 7 in the digest.
-            (N + 1, N, 2, Some(7)),
-            (40, N, 10, Some(30)),
-            // Threshold 0: any alert at all goes the digest way.
-            (1, 0, 0, Some(1)),
-            (0, 0, 0, None),
-        ];
-        for (n, threshold, want_individual, want_digest) in cases {
-            let d = plan_delivery(mixed(n), Vec::new(), threshold);
-            assert_eq!(
-                d.individual.len(),
-                want_individual,
-                "{n} alerts, N={threshold}"
-            );
-            assert_eq!(
-                d.digest.as_ref().map(|g| g.total),
-                want_digest,
-                "{n} alerts, N={threshold}"
-            );
-            if let Some(g) = &d.digest {
-                assert!(
-                    d.individual
-                        .iter()
-                        .all(|a| a.label == SeverityLabel::Critical)
-                );
-                assert_eq!(g.sent_individually, want_individual);
-                assert_eq!(g.total + d.individual.len(), n, "every alert exactly once");
-                assert_eq!(g.by_severity.iter().map(|x| x.1).sum::<usize>(), g.total);
-                assert_eq!(g.by_type.iter().map(|x| x.1).sum::<usize>(), g.total);
-                assert_eq!(g.top.len(), g.total.min(DIGEST_TOP));
-            }
+    /// The digest of `alerts`, as a lane builds it.
+    fn digest(alerts: Vec<AlertSummary>, sent_individually: usize) -> Digest {
+        let mut b = DigestBuilder::default();
+        for a in alerts {
+            b.add(a);
         }
+        b.finish(sent_individually)
     }
 
     #[test]
-    fn one_over_the_threshold_in_detail() {
-        let d = plan_delivery(mixed(9), Vec::new(), 8);
-        assert_eq!(ids(&d.individual), ["f3", "f7"]);
-        let g = d.digest.expect("digest");
+    fn a_digest_of_the_non_critical_alerts_in_detail() {
+        // Nine alerts, the two Critical ones (f3, f7) sent alone, the other seven digested.
+        let (critical, rest): (Vec<_>, Vec<_>) = mixed(9)
+            .into_iter()
+            .partition(|a| a.label == SeverityLabel::Critical);
+        assert_eq!(ids(&critical), ["f3", "f7"]);
+        let g = digest(rest, critical.len());
         assert_eq!(g.total, 7);
+        assert_eq!(g.sent_individually, 2);
+        assert_eq!(g.by_severity.iter().map(|x| x.1).sum::<usize>(), g.total);
+        assert_eq!(g.by_type.iter().map(|x| x.1).sum::<usize>(), g.total);
         assert_eq!(
             g.by_severity,
             [
@@ -292,51 +224,15 @@ mod tests {
     }
 
     #[test]
-    fn all_critical_are_all_sent_and_no_digest() {
-        let alerts: Vec<_> = (0..30)
-            .map(|i| {
-                alert(
-                    i,
-                    9.0 + (i % 2) as f64,
-                    "AttackSequence:IAM/CompromisedCredentials",
-                )
-            })
-            .collect();
-        let d = plan_delivery(alerts, Vec::new(), 20);
-        assert_eq!(d.individual.len(), 30);
-        assert_eq!(d.digest, None);
-    }
-
-    #[test]
     fn top_is_capped_and_sorted() {
         let alerts: Vec<_> = (0..25)
             .map(|i| alert(i, (i % 9) as f64, "Recon:EC2/PortProbeUnprotectedPort"))
             .collect();
-        let d = plan_delivery(alerts, Vec::new(), 5);
-        let g = d.digest.expect("digest");
+        let g = digest(alerts, 0);
         assert_eq!(g.total, 25);
         assert_eq!(g.top.len(), DIGEST_TOP);
         let sev: Vec<f64> = g.top.iter().map(|a| a.severity).collect();
         assert_eq!(sev, [8.0, 8.0, 7.0, 7.0, 6.0, 6.0, 6.0, 5.0, 5.0, 5.0]);
         assert_eq!(ids(&g.top)[..2], ["f8", "f17"]);
-    }
-
-    #[test]
-    fn digest_rules_always_digest() {
-        // Below the threshold: routed go individually, digested still in a digest.
-        let d = plan_delivery(mixed(2), vec![alert(100, 9.5, "Recon:EC2/Portscan")], 20);
-        assert_eq!(ids(&d.individual), ["f0", "f1"]);
-        let g = d.digest.expect("digest");
-        assert_eq!(ids(&g.top), ["f100"]);
-        assert_eq!(g.sent_individually, 2);
-        // Above it: both go into the one digest, routed ones first among equals.
-        let d = plan_delivery(mixed(3), vec![alert(100, 2.0, "Recon:EC2/Portscan")], 2);
-        assert!(d.individual.is_empty());
-        let g = d.digest.expect("digest");
-        assert_eq!(ids(&g.top), ["f2", "f1", "f0", "f100"]);
-        // Only digested, nothing routed.
-        let d = plan_delivery(Vec::new(), mixed(1), 20);
-        assert!(d.individual.is_empty());
-        assert_eq!(d.digest.map(|g| g.total), Some(1));
     }
 }

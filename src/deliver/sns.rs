@@ -66,12 +66,6 @@ impl SnsDestination {
         }
     }
 
-    /// Changes the retry policy.
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
-    }
-
     /// Changes the destination's name (default `sns`).
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();

@@ -1196,11 +1196,6 @@ impl<'a, D: Decide + ?Sized, O: Sink + DeliveryFailures + Send> DedupStage<'a, D
         self.inner
     }
 
-    /// Findings deduplicated in all.
-    pub fn deduplicated_total(&self) -> u64 {
-        self.deduplicated.values().sum()
-    }
-
     async fn claim_held(&mut self) -> std::io::Result<()> {
         if self.held.is_empty() {
             return Ok(());
