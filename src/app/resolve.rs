@@ -58,21 +58,10 @@ const SECRET_SETTINGS: [(&str, &str); 6] = [
     ("WEBHOOK_HEADERS", "webhook_headers"),
 ];
 
-/// A setting that is wrong: names the setting and the problem, never a secret value.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("configuration error: {setting}: {problem}")]
-pub struct SetupError {
-    /// The variable (or secret member) at fault.
-    pub setting: String,
-    /// What is wrong and what to do.
-    pub problem: String,
-}
+pub use crate::common::error::SetupError;
 
 fn setup_err(setting: impl Into<String>, problem: impl Into<String>) -> SetupError {
-    SetupError {
-        setting: setting.into(),
-        problem: problem.into(),
-    }
+    SetupError::new(setting, problem)
 }
 
 /// A secret setting: its value, or where to fetch it.

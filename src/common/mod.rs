@@ -3,6 +3,7 @@
 //! retry backoff, time parsing, and the forms environment settings take.
 
 pub mod env;
+pub mod error;
 pub mod format;
 pub mod hash;
 pub mod headers;

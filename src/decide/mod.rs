@@ -1,11 +1,12 @@
 //! The decision for one finding: alert (to every destination, or where a rules file routes
 //! it), or suppress with a stated reason. Pure.
 
+pub mod dedup;
 pub mod digest;
 pub mod record;
 pub mod rules;
 
-pub use record::{Record, Sink};
+pub use record::{DeliveryFailures, Record, Sink};
 
 use serde::Serialize;
 

@@ -70,3 +70,10 @@ impl<A: Sink + Send, B: Sink + Send> Sink for (A, B) {
         first.and(second)
     }
 }
+
+/// What an output can say after [`Sink::finish`] about what it failed to deliver.
+pub trait DeliveryFailures {
+    /// Finding ids that were not delivered to some destination, and whether a digest (whose
+    /// findings are not all named) failed.
+    fn failed_findings(&self) -> (std::collections::HashSet<String>, bool);
+}

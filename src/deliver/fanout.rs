@@ -354,7 +354,7 @@ impl<'d> Deliveries<'d> {
     }
 }
 
-impl crate::state::DeliveryFailures for Deliveries<'_> {
+impl crate::decide::DeliveryFailures for Deliveries<'_> {
     fn failed_findings(&self) -> (std::collections::HashSet<String>, bool) {
         let mut ids = std::collections::HashSet::new();
         let mut digest = false;

@@ -20,6 +20,7 @@ use crate::app::resolve::{DestinationsConfig, SetupError};
 use crate::classify::MinSeverity;
 use crate::common::env::parse_bool;
 use crate::common::time::parse_timestamp;
+use crate::decide::dedup::DedupSettings;
 use crate::decide::{Decide, Decider, Policy};
 use crate::decide::{Record, Sink};
 use crate::deliver::secret::SecretStore;
@@ -27,10 +28,11 @@ use crate::deliver::sns::Undelivered;
 use crate::deliver::{Deliveries, Destination, DestinationCounts, counts_by_destination};
 use crate::export::ReaderOptions;
 use crate::health::{HealthSettings, SdkExportListing, SdkGuardDuty};
+use crate::pipeline::DedupStage;
 use crate::pipeline::{Account, SourceError, Stats, process_source};
 use crate::source::s3::S3Opener;
 use crate::source::{OpenError, SourceRef};
-use crate::state::{DedupSettings, DedupStage, DedupStore};
+use crate::state::DedupStore;
 use crate::trigger::{self, Shape};
 
 /// Sets up logging as Lambda's advanced logging controls ask: `AWS_LAMBDA_LOG_LEVEL` (`TRACE`,
@@ -113,7 +115,7 @@ const OWN_ENV_VARS: [&str; 8] = [
 pub const ENV_VARS: [&str; 28] = concat(
     concat::<22, 4, 26>(
         concat::<14, 8, 22>(crate::app::resolve::DESTINATION_ENV_VARS, OWN_ENV_VARS),
-        crate::state::DEDUP_ENV_VARS,
+        crate::decide::dedup::DEDUP_ENV_VARS,
     ),
     crate::health::HEALTH_ENV_VARS,
 );

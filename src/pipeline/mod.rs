@@ -1,6 +1,9 @@
 //! The pipeline for one source: open -> read export -> classify -> decide -> output, with an
 //! account of everything that happened in [`Stats`].
 
+pub mod dedup;
+pub use dedup::DedupStage;
+
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::future::Future;
