@@ -7,7 +7,7 @@
 //!    decides, and for each finding that alerts writes a *claim* with a conditional `PutItem`:
 //!    the new state, a lease (`lease_until`, the invocation's deadline) and the previous state.
 //!    The condition is on the item's version, so of two invocations that read the same item only
-//!    one claim succeeds; the other reads again and sees the lease ([`Verdict::InFlight`](crate::decide::dedup::Verdict::InFlight)).
+//!    one claim succeeds; the other reads again and sees the lease ([`Verdict::InFlight`]).
 //! 2. The caller delivers the claimed alerts.
 //! 3. On success, [`DedupStore::confirm`] removes the lease. On failure,
 //!    [`DedupStore::release`] restores the previous state (or deletes the item), so a retry alerts

@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::index::Bits;
+use super::bits::Bits;
 use crate::classify::{Classification, SeverityLabel};
 use crate::export::finding::{Finding, List, Tag, items};
 

@@ -43,8 +43,12 @@
 //! gathered into one [`crate::decide::digest::Digest`] per destination and export) is applied
 //! where they are delivered, `deliver::fanout`.
 
+mod bits;
 mod check;
 mod compile;
+mod criteria;
+mod cx;
+mod destinations;
 mod file;
 mod index;
 mod matcher;
@@ -365,21 +369,21 @@ impl RulesConfig {
         let mut candidates = self.prefilter.candidates(&facts);
         if self.type_globs {
             let accepting = matcher::type_accepting(self.id, facts.finding_type, || {
-                let mut bits = index::Bits::default();
-                for (i, rule) in self.rules.iter().take(index::MAX_INDEXED).enumerate() {
+                let mut bits = bits::Bits::default();
+                for (i, rule) in self.rules.iter().take(bits::MAX_INDEXED).enumerate() {
                     if rule
                         .matcher
                         .accepts_type(facts.finding_type, &self.patterns)
                     {
-                        index::set(&mut bits, i);
+                        bits::set(&mut bits, i);
                     }
                 }
                 bits
             });
-            index::and(&mut candidates, &accepting);
+            bits::and(&mut candidates, &accepting);
         }
         let rest = self.prefilter.indexed()..self.rules.len();
-        for index in index::members(candidates).chain(rest) {
+        for index in bits::members(candidates).chain(rest) {
             let rule = &self.rules[index];
             if rule.matcher.matches(&facts, &self.patterns, &mut memo) {
                 return self.decided_by(index);
