@@ -26,8 +26,8 @@
 //! - [`state`]: the DynamoDB table behind dedup and object idempotency.
 //! - [`pipeline`]: one source end to end, with dedup, and the account of it.
 //! - [`health`]: the scheduled check of GuardDuty's publishing destinations.
-//! - [`app`]: settings from the environment, destinations resolved, the one `App::build` that
-//!   both binaries use.
+//! - [`app`]: settings from the environment, destinations resolved, and
+//!   [`app::Wiring::build`], which both binaries use to build what decides and where alerts go.
 //! - [`lambda`]: the function's handler, its summary and metrics.
 //! - [`cli`]: the `guardduty-alerts` command line.
 #![deny(missing_docs)]

@@ -697,7 +697,7 @@ async fn secrets_from_secrets_manager_and_ssm_in_moto() {
         .unwrap()
     };
     let dests = lookup(&vars)
-        .resolve(&mut SecretStore::new(&sdk), None)
+        .build(None, &mut SecretStore::new(&sdk), None)
         .await
         .expect("resolved from moto");
     let names: Vec<&str> = dests.iter().map(Destination::name).collect();
@@ -747,7 +747,7 @@ async fn secrets_from_secrets_manager_and_ssm_in_moto() {
     ];
     for (vars, want) in cases {
         let e = lookup(&vars)
-            .resolve(&mut SecretStore::new(&sdk), None)
+            .build(None, &mut SecretStore::new(&sdk), None)
             .await
             .unwrap_err()
             .to_string();

@@ -1,7 +1,7 @@
 //! Destinations from the environment, shared by the Lambda function and `process --deliver` /
 //! `--dry-run`: which SNS topic and webhooks to deliver to, where their secrets are kept, and
 //! how to pace them. Reading the variables ([`DestinationsConfig::from_lookup`]) is pure and
-//! checks their form; [`DestinationsConfig::resolve`] fetches the secrets (once per cold start)
+//! checks their form; [`DestinationsConfig::build`] fetches the secrets (once per cold start)
 //! and builds the clients.
 //!
 //! | variable | meaning |
@@ -223,10 +223,44 @@ impl DestinationsConfig {
         })
     }
 
-    /// Fetches the secrets (each document once), checks every webhook (https, routing key,
-    /// headers) and builds the destinations: SNS first, then Slack, Teams, PagerDuty and the
-    /// generic webhook, in that order.
-    pub async fn resolve(
+    /// Builds the destinations — the one place they are built, for both binaries: a rules
+    /// file's, in its order (a rule's destination indices index the result), or else the
+    /// environment's (SNS first, then Slack, Teams, PagerDuty and the generic webhook). Fetches
+    /// each secret (each document once) and checks every webhook (https, routing key, headers)
+    /// with this configuration's HTTP settings (`WEBHOOK_TIMEOUT_SECONDS`,
+    /// `PAGERDUTY_EVENTS_URL`, `ALLOW_HTTP_WEBHOOKS`). Errors name the setting, or the
+    /// destination and key, never a value.
+    pub async fn build(
+        &self,
+        rules: Option<&RulesConfig>,
+        store: &mut SecretStore,
+        sns: Option<aws_sdk_sns::Client>,
+    ) -> Result<Vec<Destination>, SetupError> {
+        match rules {
+            Some(rules) => self.of_rules_file(rules, store, sns).await,
+            None => self.of_variables(store, sns).await,
+        }
+    }
+
+    /// A checked webhook destination; `from` names where its URL or key came from.
+    fn webhook(
+        &self,
+        client: &reqwest::Client,
+        from: String,
+        target: WebhookTarget,
+    ) -> Result<Destination, SetupError> {
+        target
+            .validate(self.allow_http)
+            .map_err(|p| setup_err(from, p))?;
+        Ok(Destination::Webhook(WebhookDestination::new(
+            target,
+            client.clone(),
+            self.http,
+        )))
+    }
+
+    /// The environment's destinations.
+    async fn of_variables(
         &self,
         store: &mut SecretStore,
         sns: Option<aws_sdk_sns::Client>,
@@ -305,14 +339,7 @@ impl DestinationsConfig {
         }
         let client = http_client(&self.http).map_err(|p| setup_err("webhooks", p))?;
         let mut add = |from: String, target: WebhookTarget| -> Result<(), SetupError> {
-            target
-                .validate(self.allow_http)
-                .map_err(|p| setup_err(from, p))?;
-            out.push(Destination::Webhook(WebhookDestination::new(
-                target,
-                client.clone(),
-                self.http,
-            )));
+            out.push(self.webhook(&client, from, target)?);
             Ok(())
         };
         for (var, kind) in [
@@ -380,12 +407,8 @@ impl DestinationsConfig {
         self.sns_topic_arn.is_some() || self.bundle.is_some() || !self.secrets.is_empty()
     }
 
-    /// Builds the destinations of a rules file, in its order (a rule's destination indices
-    /// index the result): fetches each secret reference (each document once), checks every
-    /// webhook, and applies this configuration's HTTP settings (`WEBHOOK_TIMEOUT_SECONDS`,
-    /// `PAGERDUTY_EVENTS_URL`, `ALLOW_HTTP_WEBHOOKS`). Errors name the destination and key,
-    /// never a value.
-    pub async fn resolve_rules(
+    /// A rules file's destinations, in its order.
+    async fn of_rules_file(
         &self,
         rules: &RulesConfig,
         store: &mut SecretStore,
@@ -473,21 +496,12 @@ impl DestinationsConfig {
                 headers,
                 limits,
             };
-            t.validate(self.allow_http).map_err(|p| {
-                setup_err(
-                    at(if kind == WebhookKind::PagerDuty {
-                        "routing_key"
-                    } else {
-                        "url"
-                    }),
-                    p,
-                )
-            })?;
-            out.push(Destination::Webhook(WebhookDestination::new(
-                t,
-                client.clone(),
-                self.http,
-            )));
+            let key = if kind == WebhookKind::PagerDuty {
+                "routing_key"
+            } else {
+                "url"
+            };
+            out.push(self.webhook(&client, at(key), t)?);
         }
         Ok(out)
     }
@@ -677,7 +691,9 @@ mod tests {
     }
 
     async fn resolve(vars: &[(&str, &str)]) -> Result<Vec<Destination>, SetupError> {
-        cfg(vars)?.resolve(&mut SecretStore::env_only(), None).await
+        cfg(vars)?
+            .build(None, &mut SecretStore::env_only(), None)
+            .await
     }
 
     const SLACK: &str = "https://hooks.slack.com/services/T0/B0/s3cr3tToken";

@@ -9,11 +9,11 @@ use std::time::Instant;
 
 use crate::app::resolve::DestinationsConfig;
 use crate::app::resolve::RulesLocation;
+use crate::app::{Settings, Wiring};
 use crate::classify::MinSeverity;
 use crate::cli::output::{JsonLines, Text};
 use crate::decide::Sink;
 use crate::decide::{Decide, Decider, Policy};
-use crate::deliver::secret::SecretStore;
 use crate::deliver::{Deliveries, Destination, DryRun};
 use crate::export::ReaderOptions;
 use crate::pipeline::{SourceError, Stats, process_source};
@@ -188,58 +188,24 @@ async fn process(args: ProcessArgs) -> ExitCode {
     } else {
         None
     };
-    let decider = match &args.config {
-        None => Decider::Policy(policy),
-        Some(location) => match location.load(sdk.as_ref()).await {
-            Ok(rules) => {
-                for w in rules.warnings() {
-                    eprintln!("warning: {w}");
-                }
-                Decider::Rules(Box::new(rules))
-            }
-            Err(e) => {
-                eprintln!("guardduty-alerts: {e}");
-                return ExitCode::from(2);
-            }
-        },
-    };
-    let destinations = match (&dest_config, decider.rules()) {
-        (None, _) => Vec::new(),
-        (Some(c), Some(rules)) => {
-            let mut store = sdk
-                .as_ref()
-                .map_or_else(SecretStore::env_only, SecretStore::new);
-            match c
-                .resolve_rules(
-                    rules,
-                    &mut store,
-                    sdk.as_ref().map(crate::app::aws::sns_client),
-                )
-                .await
-            {
-                Ok(d) => d,
-                Err(e) => {
-                    eprintln!("guardduty-alerts: {e}");
-                    return ExitCode::from(2);
-                }
-            }
-        }
-        (Some(c), None) => {
-            let mut store = sdk
-                .as_ref()
-                .map_or_else(SecretStore::env_only, SecretStore::new);
-            match c
-                .resolve(&mut store, sdk.as_ref().map(crate::app::aws::sns_client))
-                .await
-            {
-                Ok(d) => d,
-                Err(e) => {
-                    eprintln!("guardduty-alerts: {e}");
-                    return ExitCode::from(2);
-                }
-            }
+    let wiring = match Wiring::build(Settings {
+        policy,
+        rules: args.config.as_ref().map(|l| (l, "--config")),
+        destinations: dest_config.as_ref(),
+        sdk: sdk.as_ref(),
+    })
+    .await
+    {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("guardduty-alerts: {e}");
+            return ExitCode::from(2);
         }
     };
+    for w in &wiring.warnings {
+        eprintln!("warning: {w}");
+    }
+    let (decider, destinations) = (wiring.decider, wiring.destinations);
     let run = Run {
         args: &args,
         opts: &opts,

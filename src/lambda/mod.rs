@@ -17,13 +17,13 @@ use tracing::{error, info, warn};
 
 use crate::app::resolve::RulesLocation;
 use crate::app::resolve::{DestinationsConfig, SetupError};
+use crate::app::{Settings, Wiring};
 use crate::classify::MinSeverity;
 use crate::common::env::parse_bool;
 use crate::common::time::parse_timestamp;
 use crate::decide::dedup::DedupSettings;
 use crate::decide::{Decide, Decider, Policy};
 use crate::decide::{Record, Sink};
-use crate::deliver::secret::SecretStore;
 use crate::deliver::sns::Undelivered;
 use crate::deliver::{Deliveries, Destination, DestinationCounts, counts_by_destination};
 use crate::export::ReaderOptions;
@@ -263,35 +263,23 @@ impl App {
     /// per cold start). An error names the setting at fault, never a secret.
     pub async fn new(config: Config, sdk: &aws_config::SdkConfig) -> Result<App, SetupError> {
         let opener = S3Opener::new(crate::app::aws::s3_client(sdk));
-        let mut store = SecretStore::new(sdk);
-        let sns = Some(crate::app::aws::sns_client(sdk));
-        let (destinations, decider) = match &config.rules {
-            None => (
-                config.destinations.resolve(&mut store, sns).await?,
-                Decider::Policy(config.policy),
-            ),
-            Some(location) => {
-                let rules = location
-                    .load(Some(sdk))
-                    .await
-                    .map_err(|problem| SetupError {
-                        setting: "RULES_CONFIG".into(),
-                        problem,
-                    })?;
-                for w in rules.warnings() {
-                    warn!(warning = %w, "rules file");
-                }
-                if config.destinations.has_destinations() {
-                    info!(rules = %location, "the destination variables (SNS_TOPIC_ARN, WEBHOOK_SECRET, ...) are not used: the rules file names the destinations");
-                }
-                let destinations = config
-                    .destinations
-                    .resolve_rules(&rules, &mut store, sns)
-                    .await?;
-                info!(rules = %location, summary = %rules.summary(), "rules loaded");
-                (destinations, Decider::Rules(Box::new(rules)))
+        let wiring = Wiring::build(Settings {
+            policy: config.policy,
+            rules: config.rules.as_ref().map(|l| (l, "RULES_CONFIG")),
+            destinations: Some(&config.destinations),
+            sdk: Some(sdk),
+        })
+        .await?;
+        for w in &wiring.warnings {
+            warn!(warning = %w, "rules file");
+        }
+        if let (Some(location), Some(rules)) = (&config.rules, wiring.decider.rules()) {
+            if wiring.unused_destination_variables {
+                info!(rules = %location, "the destination variables (SNS_TOPIC_ARN, WEBHOOK_SECRET, ...) are not used: the rules file names the destinations");
             }
-        };
+            info!(rules = %location, summary = %rules.summary(), "rules loaded");
+        }
+        let (destinations, decider) = (wiring.destinations, wiring.decider);
         let dedup = config
             .dedup
             .clone()

@@ -7,7 +7,7 @@
 //!
 //! ```
 //! use guardduty_alerts::decide::rules::{Action, DecidedBy, RulesConfig};
-//! use guardduty_alerts::{classify::classify, finding::Finding};
+//! use guardduty_alerts::{classify::classify, export::finding::Finding};
 //!
 //! let rules = RulesConfig::from_toml_str(r#"
 //!     [destinations.sec]
