@@ -33,7 +33,8 @@ use guardduty_alerts::decide::Policy;
 use guardduty_alerts::decide::Record;
 use guardduty_alerts::export::finding::{Finding, ParseError};
 use guardduty_alerts::export::{
-    Compression, ReadError, ReaderOptions, RecordSink, RejectReason, Rejection, read_export, sniff,
+    Compression, Parsed, ReadError, ReaderOptions, RecordSink, RejectReason, Rejection,
+    read_export, sniff,
 };
 use guardduty_alerts::render::json::JsonRecord;
 use guardduty_alerts::render::sns::{self, AlertMessage, SNS_MAX_BYTES, SUBJECT_MAX_CHARS};
@@ -486,16 +487,42 @@ struct Collect {
 }
 
 impl RecordSink for Collect {
-    fn finding(&mut self, line: u64, finding: &Finding<'_>, raw: &str) -> io::Result<()> {
-        // The finding handed over is the one in `raw`.
-        let again = Finding::parse(raw).map_err(|e| io::Error::other(format!("{e:?}")))?;
-        if again.id() != finding.id() {
-            return Err(io::Error::other("finding and raw line differ"));
+    async fn chunk(&mut self, parsed: &[Parsed<'_>]) -> io::Result<()> {
+        let mut findings = Vec::with_capacity(parsed.len());
+        for p in parsed {
+            // The finding handed over is the one in `raw`.
+            let again = Finding::parse(p.raw).map_err(|e| io::Error::other(format!("{e:?}")))?;
+            if again.id() != p.finding.id() {
+                return Err(io::Error::other("finding and raw line differ"));
+            }
+            findings.push(Event::Finding {
+                line: p.line,
+                raw: p.raw.to_owned(),
+            });
         }
-        self.events.push(Event::Finding {
-            line,
-            raw: raw.to_owned(),
-        });
+        // The chunk's rejected lines came first (after the previous chunk's findings): merge
+        // the two, each in the order it came, by line; the checks then see whether the result
+        // is in line order.
+        let start = self
+            .events
+            .iter()
+            .rposition(|e| matches!(e, Event::Finding { .. }))
+            .map_or(0, |i| i + 1);
+        let rejected = self.events.split_off(start);
+        let (mut a, mut b) = (
+            rejected.into_iter().peekable(),
+            findings.into_iter().peekable(),
+        );
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) if x.line() <= y.line() => a.next(),
+                (Some(_), Some(_)) => b.next(),
+                (Some(_), None) => a.next(),
+                (None, Some(_)) => b.next(),
+                (None, None) => break,
+            };
+            self.events.extend(next);
+        }
         Ok(())
     }
 

@@ -308,7 +308,7 @@ impl Run<'_> {
     }
 
     /// Processes every source in order; a failed source is reported and the others still run.
-    async fn sources<P: Opener, O: Sink>(&self, opener: &P, out: &mut O) -> Outcome {
+    async fn sources<P: Opener, O: Sink + Send>(&self, opener: &P, out: &mut O) -> Outcome {
         let mut stats = Stats::default();
         let mut failed_sources = 0;
         for src in &self.args.sources {

@@ -40,6 +40,13 @@ pub struct Record<'r> {
 pub trait Sink {
     /// One decided finding.
     fn record(&mut self, record: &Record<'_>) -> io::Result<()>;
+    /// The decided findings of one chunk, in line order (the pipeline hands records this way,
+    /// then calls [`Sink::flush`]). By default each goes to [`Sink::record`]; a sink that must
+    /// await before handing them on (the dedup stage claims them in one batch) overrides this,
+    /// and a sink that wraps another passes the batch on whole.
+    fn records(&mut self, batch: &[Record<'_>]) -> impl Future<Output = io::Result<()>> + Send {
+        std::future::ready(batch.iter().try_for_each(|r| self.record(r)))
+    }
     /// Deliver or write out what is buffered. An output may leave deliveries in flight here
     /// (so that sending overlaps reading); [`Sink::finish`] waits for them.
     fn flush(&mut self) -> impl Future<Output = io::Result<()>> + Send {
@@ -57,6 +64,11 @@ impl<A: Sink + Send, B: Sink + Send> Sink for (A, B) {
     fn record(&mut self, record: &Record<'_>) -> io::Result<()> {
         self.0.record(record)?;
         self.1.record(record)
+    }
+
+    async fn records(&mut self, batch: &[Record<'_>]) -> io::Result<()> {
+        self.0.records(batch).await?;
+        self.1.records(batch).await
     }
 
     async fn flush(&mut self) -> io::Result<()> {

@@ -10,7 +10,7 @@
 //! ```
 //!
 //! Memory is bounded whatever the size of the object: at most [`CHANNEL_CHUNKS`] chunks of about
-//! [`CHUNK_BYTES`] are in flight, and a line longer than [`ReaderOptions::max_line_bytes`] is
+//! [`CHUNK_BYTES`] wait in the channel and one more is being parsed, and a line longer than [`ReaderOptions::max_line_bytes`] is
 //! skipped (and reported) rather than buffered.
 
 pub mod finding;
@@ -116,13 +116,25 @@ pub struct Rejection<'a> {
     pub detail: Cow<'a, str>,
 }
 
-/// Where parsed lines go. `finding` and `rejected` are called in line order on the caller's
-/// task; `flush` after every chunk (a few hundred findings), so a sink can deliver in batches
-/// while memory stays bounded. An `Err` from any of them stops reading the object.
+/// One line that parsed as a finding, borrowed from its chunk.
+pub struct Parsed<'a> {
+    /// The line number in the object (1-based).
+    pub line: u64,
+    /// The finding.
+    pub finding: Finding<'a>,
+    /// The line as read (without its line ending).
+    pub raw: &'a str,
+}
+
+/// Where parsed lines go, on the caller's task. Each chunk of lines (a few hundred findings):
+/// first its rejected lines to `rejected`, then its findings at once to `chunk` (in line
+/// order, while the chunk is still in memory, so that a sink may await — claim, deliver —
+/// before it lets go of them), then `flush`; so a sink can deliver in batches while memory
+/// stays bounded. An `Err` from any of them stops reading the object.
 pub trait RecordSink {
-    /// A line that parsed as a finding. `raw` is the line as read (without its line ending).
-    fn finding(&mut self, line: u64, finding: &Finding<'_>, raw: &str) -> io::Result<()>;
-    /// A line that did not.
+    /// The findings of one chunk, in line order.
+    fn chunk(&mut self, parsed: &[Parsed<'_>]) -> impl Future<Output = io::Result<()>> + Send;
+    /// A line that did not parse as a finding.
     fn rejected(&mut self, rejection: &Rejection<'_>) -> io::Result<()>;
     /// Called after each chunk of lines and once at the end.
     fn flush(&mut self) -> impl Future<Output = io::Result<()>> + Send {
@@ -263,12 +275,15 @@ where
         };
         let step = match frame {
             Frame::Lines(buf) => {
-                let r = parse_lines(&buf, opts, &mut progress.lines, sink);
-                let _ = recycle_tx.send(buf);
-                match r {
-                    Ok(()) => sink.flush().await,
+                let r = match parse_lines(&buf, opts, &mut progress.lines, sink) {
+                    Ok(parsed) => match sink.chunk(&parsed).await {
+                        Ok(()) => sink.flush().await,
+                        Err(e) => Err(e),
+                    },
                     Err(e) => Err(e),
-                }
+                };
+                let _ = recycle_tx.send(buf);
+                r
             }
             Frame::TooLong { seen } => {
                 progress.lines += 1;
@@ -455,13 +470,15 @@ async fn send_rest(
     Ok(())
 }
 
-/// Task 2 (the caller's): splits a chunk into lines and parses each.
-fn parse_lines<S: RecordSink + ?Sized>(
-    buf: &[u8],
+/// Task 2 (the caller's): splits a chunk into lines and parses each; rejections go to `sink`
+/// at once, the findings are returned.
+fn parse_lines<'b, S: RecordSink + ?Sized>(
+    buf: &'b [u8],
     opts: &ReaderOptions,
     line_no: &mut u64,
     sink: &mut S,
-) -> io::Result<()> {
+) -> io::Result<Vec<Parsed<'b>>> {
+    let mut parsed = Vec::new();
     let mut start = 0;
     while start < buf.len() {
         let end = memchr::memchr(b'\n', &buf[start..]).map_or(buf.len(), |p| start + p);
@@ -501,7 +518,11 @@ fn parse_lines<S: RecordSink + ?Sized>(
             }
         };
         match Finding::parse(text) {
-            Ok(finding) => sink.finding(*line_no, &finding, text)?,
+            Ok(finding) => parsed.push(Parsed {
+                line: *line_no,
+                finding,
+                raw: text,
+            }),
             Err(ParseError::InvalidJson(detail)) => sink.rejected(&Rejection {
                 line: *line_no,
                 reason: RejectReason::InvalidJson,
@@ -514,7 +535,7 @@ fn parse_lines<S: RecordSink + ?Sized>(
             })?,
         }
     }
-    Ok(())
+    Ok(parsed)
 }
 
 #[cfg(test)]
@@ -529,8 +550,10 @@ mod tests {
     }
 
     impl RecordSink for Collect {
-        fn finding(&mut self, line: u64, f: &Finding<'_>, _raw: &str) -> io::Result<()> {
-            self.ids.push((line, f.id().to_owned()));
+        async fn chunk(&mut self, parsed: &[Parsed<'_>]) -> io::Result<()> {
+            for p in parsed {
+                self.ids.push((p.line, p.finding.id().to_owned()));
+            }
             Ok(())
         }
         fn rejected(&mut self, r: &Rejection<'_>) -> io::Result<()> {

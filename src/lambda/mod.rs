@@ -503,7 +503,7 @@ pub async fn handle_until(
             let (result, deliveries) = match &app.dedup {
                 None => run_object(app, &src, inner, &mut lag, &mut stats).await,
                 Some(store) => {
-                    let stage = DedupStage::new(store, &app.decider, inner, lease_until(deadline));
+                    let stage = DedupStage::new(store, inner, lease_until(deadline));
                     let (result, stage) = run_object(app, &src, stage, &mut lag, &mut stats).await;
                     stats.deduplicate(&stage.deduplicated, stage.deduplicated_by_label);
                     summary.dedup_errors += stage.errors;
@@ -736,6 +736,18 @@ impl<O: Sink> Sink for Metered<'_, O> {
             self.lag.observe(t);
         }
         self.inner.record(r)
+    }
+
+    fn records(
+        &mut self,
+        batch: &[Record<'_>],
+    ) -> impl std::future::Future<Output = std::io::Result<()>> + Send {
+        for r in batch {
+            if let Some(t) = r.finding.updated_at.get() {
+                self.lag.observe(t);
+            }
+        }
+        self.inner.records(batch)
     }
 
     fn flush(&mut self) -> impl std::future::Future<Output = std::io::Result<()>> + Send {

@@ -7,27 +7,22 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::{debug, warn};
 
-use crate::classify::classify;
 use crate::decide::dedup::Candidate;
-use crate::decide::{Decide, DeliveryFailures, Record, Sink};
-use crate::export::finding::Finding;
+use crate::decide::{DeliveryFailures, Record, Sink};
 use crate::state::{Claim, ClaimOutcome, DedupStore};
 
-/// The dedup stage of the pipeline: an [`Sink`] in front of the destinations. Alerts are held
-/// until the next flush (a chunk of a few hundred findings), claimed in one batch, and only
-/// those that alert go on; at the end of the source, claims of alerts that were delivered are
-/// confirmed and the others released, so a retry alerts them again. Everything else (suppressed
-/// findings) passes straight through.
+/// The dedup stage of the pipeline: an [`Sink`] in front of the destinations. Each chunk's
+/// alerts ([`Sink::records`]) are claimed in one batch and only those that alert go on, the
+/// very records the pipeline decided (nothing is parsed or decided twice); at the end of the
+/// source, claims of alerts that were delivered are confirmed and the others released, so a
+/// retry alerts them again. Everything else (suppressed findings) passes straight through.
 ///
-/// Holds at most one chunk's alerts (each at most one line long).
-pub struct DedupStage<'a, D: ?Sized, O> {
+/// Holds nothing of a chunk past [`Sink::records`]: only the claims (a key each) until the end
+/// of the source.
+pub struct DedupStage<'a, O> {
     store: &'a DedupStore,
-    decider: &'a D,
     inner: O,
     lease_until_s: u64,
-    /// The source of the held alerts (one at a time: held alerts are claimed at its end).
-    source: String,
-    held: Vec<Held>,
     claims: Vec<(Claim, String)>,
     /// Claims of alerts that could not be handed on: released, never confirmed.
     unsent: Vec<Claim>,
@@ -39,24 +34,14 @@ pub struct DedupStage<'a, D: ?Sized, O> {
     pub errors: u64,
 }
 
-struct Held {
-    line: u64,
-    raw: String,
-    candidate: Candidate,
-    finding_id: String,
-}
-
-impl<'a, D: Decide + ?Sized, O: Sink + DeliveryFailures + Send> DedupStage<'a, D, O> {
+impl<'a, O: Sink + DeliveryFailures + Send> DedupStage<'a, O> {
     /// A stage in front of `inner`; claims hold until `lease_until_s` (the invocation's
     /// deadline, epoch seconds).
-    pub fn new(store: &'a DedupStore, decider: &'a D, inner: O, lease_until_s: u64) -> Self {
+    pub fn new(store: &'a DedupStore, inner: O, lease_until_s: u64) -> Self {
         DedupStage {
             store,
-            decider,
             inner,
             lease_until_s,
-            source: String::new(),
-            held: Vec::new(),
             claims: Vec::new(),
             unsent: Vec::new(),
             deduplicated: BTreeMap::new(),
@@ -70,24 +55,29 @@ impl<'a, D: Decide + ?Sized, O: Sink + DeliveryFailures + Send> DedupStage<'a, D
         self.inner
     }
 
-    async fn claim_held(&mut self) -> std::io::Result<()> {
-        if self.held.is_empty() {
+    /// Claims the alerts of one chunk in one batch and hands on those that alert. An error
+    /// from the output breaks off the source, which fails it: the claim of that alert is
+    /// released, so the retry alerts it.
+    async fn claim(&mut self, alerts: &[&Record<'_>]) -> std::io::Result<()> {
+        if alerts.is_empty() {
             return Ok(());
         }
-        let held = std::mem::take(&mut self.held);
-        let candidates: Vec<Candidate> = held.iter().map(|h| h.candidate.clone()).collect();
+        let candidates: Vec<Candidate> = alerts
+            .iter()
+            .map(|r| Candidate::new(r.finding, r.class))
+            .collect();
         let outcomes = self
             .store
             .claim(&candidates, self.lease_until_s, unix_now())
             .await;
         let mut first_error = None;
         let mut forwarded = Ok(());
-        for (h, outcome) in held.into_iter().zip(outcomes) {
+        for ((r, candidate), outcome) in alerts.iter().zip(&candidates).zip(outcomes) {
             match outcome {
                 ClaimOutcome::Alert { verdict, claim } => {
-                    debug!(finding_id = %h.finding_id, verdict = verdict.as_str(), "alerting");
-                    match self.forward(&h) {
-                        Ok(()) => self.claims.push((claim, h.finding_id)),
+                    debug!(finding_id = %r.finding.id(), verdict = verdict.as_str(), "alerting");
+                    match self.inner.record(r) {
+                        Ok(()) => self.claims.push((claim, r.finding.id().to_owned())),
                         Err(e) => {
                             self.unsent.push(claim);
                             forwarded = forwarded.and(Err(e));
@@ -95,14 +85,14 @@ impl<'a, D: Decide + ?Sized, O: Sink + DeliveryFailures + Send> DedupStage<'a, D
                     }
                 }
                 ClaimOutcome::Skip(verdict) => {
-                    debug!(finding_id = %h.finding_id, verdict = verdict.as_str(), "not alerted again");
+                    debug!(finding_id = %r.finding.id(), verdict = verdict.as_str(), "not alerted again");
                     *self.deduplicated.entry(verdict.as_str()).or_default() += 1;
-                    self.deduplicated_by_label[h.candidate.label as usize] += 1;
+                    self.deduplicated_by_label[candidate.label as usize] += 1;
                 }
                 ClaimOutcome::Error(e) => {
                     self.errors += 1;
                     first_error.get_or_insert(e);
-                    forwarded = forwarded.and(self.forward(&h));
+                    forwarded = forwarded.and(self.inner.record(r));
                 }
             }
         }
@@ -110,36 +100,6 @@ impl<'a, D: Decide + ?Sized, O: Sink + DeliveryFailures + Send> DedupStage<'a, D
             warn!(error = %e, alerted_anyway = self.errors, "dedup state unavailable: alerting without it (a repeat alert is possible)");
         }
         forwarded
-    }
-
-    /// Hands a held alert on, parsed and decided again (the same line decides the same way).
-    /// An error (the line no longer parses, or the output refuses it) breaks off the source,
-    /// which fails it: its claim is released, so the retry alerts it.
-    fn forward(&mut self, h: &Held) -> std::io::Result<()> {
-        let finding = Finding::parse(&h.raw).map_err(|_| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!(
-                    "finding {} could not be parsed again after the dedup check",
-                    h.finding_id
-                ),
-            )
-        })?;
-        let class = classify(&finding);
-        let decision = self.decider.decide(&finding, &class);
-        let rules = self.decider.rules();
-        self.inner.record(&Record {
-            source: &self.source,
-            line: h.line,
-            finding: &finding,
-            class: &class,
-            decision,
-            raw: &h.raw,
-            account_name: rules
-                .zip(class.account_id)
-                .and_then(|(r, id)| r.account_name(id)),
-            rules,
-        })
     }
 
     /// Confirms the claims of what was delivered, releases the others.
@@ -175,33 +135,39 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-impl<D: Decide + ?Sized, O: Sink + DeliveryFailures + Send> Sink for DedupStage<'_, D, O> {
+impl<O: Sink + DeliveryFailures + Send> Sink for DedupStage<'_, O> {
+    /// One record on its own: a suppressed one passes through; an alert cannot be claimed
+    /// without awaiting, so it is refused (the pipeline hands records in batches, through
+    /// [`Sink::records`]); the refusal fails the source, which is retried, never dropped.
     fn record(&mut self, r: &Record<'_>) -> std::io::Result<()> {
         if !r.decision.is_alert() {
             return self.inner.record(r);
         }
-        if self.source != r.source {
-            self.source.clear();
-            self.source.push_str(r.source);
-        }
-        self.held.push(Held {
-            line: r.line,
-            raw: r.raw.to_owned(),
-            candidate: Candidate::new(r.finding, r.class),
-            finding_id: r.finding.id().to_owned(),
-        });
-        Ok(())
+        Err(std::io::Error::other(format!(
+            "finding {}: the dedup stage takes alerts in batches (Sink::records), not one by one",
+            r.finding.id()
+        )))
     }
 
-    async fn flush(&mut self) -> std::io::Result<()> {
-        self.claim_held().await?;
-        self.inner.flush().await
+    async fn records(&mut self, batch: &[Record<'_>]) -> std::io::Result<()> {
+        let mut alerts = Vec::new();
+        for r in batch {
+            if r.decision.is_alert() {
+                alerts.push(r);
+            } else {
+                self.inner.record(r)?;
+            }
+        }
+        self.claim(&alerts).await
+    }
+
+    fn flush(&mut self) -> impl std::future::Future<Output = std::io::Result<()>> + Send {
+        self.inner.flush()
     }
 
     async fn finish(&mut self) -> std::io::Result<()> {
-        let claimed = self.claim_held().await;
         let finished = self.inner.finish().await;
         self.settle().await;
-        claimed.and(finished)
+        finished
     }
 }

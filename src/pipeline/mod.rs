@@ -13,11 +13,12 @@ use std::time::Duration;
 use serde::Serialize;
 use tracing::{debug, warn};
 
-use crate::classify::{SeverityLabel, classify};
+use crate::classify::{Classification, SeverityLabel, classify};
 use crate::decide::{Decide, Reason};
 use crate::decide::{Record, Sink};
-use crate::export::finding::Finding;
-use crate::export::{ReadError, ReaderOptions, RecordSink, RejectReason, Rejection, read_export};
+use crate::export::{
+    Parsed, ReadError, ReaderOptions, RecordSink, RejectReason, Rejection, read_export,
+};
 use crate::source::{OpenError, Opener, SourceRef};
 
 /// Rejected lines logged one by one per source; the rest are counted and summed up in one line.
@@ -223,7 +224,7 @@ pub enum SourceError {
 
 /// Processes one source into `out`, adding to `stats`. A failure of this source is returned
 /// (and counted) but leaves `stats` holding everything read before it.
-pub async fn process_source<P: Opener, D: Decide + ?Sized, O: Sink>(
+pub async fn process_source<P: Opener, D: Decide + Sync + ?Sized, O: Sink + Send>(
     src: &SourceRef,
     opener: &P,
     opts: &ReaderOptions,
@@ -306,31 +307,36 @@ struct Processor<'a, D: ?Sized, O> {
     stats: Stats,
 }
 
-impl<D: Decide + ?Sized, O: Sink> RecordSink for Processor<'_, D, O> {
-    fn finding(&mut self, line: u64, finding: &Finding<'_>, raw: &str) -> io::Result<()> {
-        let class = classify(finding);
-        let decision = self.decider.decide(finding, &class);
-        self.stats.findings += 1;
-        match decision.suppression_key() {
-            None => {
-                self.stats.alerts += 1;
-                self.stats.alerts_by_severity.bump(class.label.as_str());
-            }
-            Some(key) => self.stats.suppressed.bump(key),
-        }
+impl<D: Decide + Sync + ?Sized, O: Sink + Send> RecordSink for Processor<'_, D, O> {
+    async fn chunk(&mut self, parsed: &[Parsed<'_>]) -> io::Result<()> {
+        let classes: Vec<Classification<'_>> =
+            parsed.iter().map(|p| classify(&p.finding)).collect();
         let rules = self.decider.rules();
-        self.out.record(&Record {
-            source: self.source,
-            line,
-            finding,
-            class: &class,
-            decision,
-            raw,
-            account_name: rules
-                .zip(class.account_id)
-                .and_then(|(r, id)| r.account_name(id)),
-            rules,
-        })
+        let mut records = Vec::with_capacity(parsed.len());
+        for (p, class) in parsed.iter().zip(&classes) {
+            let decision = self.decider.decide(&p.finding, class);
+            self.stats.findings += 1;
+            match decision.suppression_key() {
+                None => {
+                    self.stats.alerts += 1;
+                    self.stats.alerts_by_severity.bump(class.label.as_str());
+                }
+                Some(key) => self.stats.suppressed.bump(key),
+            }
+            records.push(Record {
+                source: self.source,
+                line: p.line,
+                finding: &p.finding,
+                class,
+                decision,
+                raw: p.raw,
+                account_name: rules
+                    .zip(class.account_id)
+                    .and_then(|(r, id)| r.account_name(id)),
+                rules,
+            });
+        }
+        self.out.records(&records).await
     }
 
     fn rejected(&mut self, r: &Rejection<'_>) -> io::Result<()> {
