@@ -1,7 +1,9 @@
-//! The artifact SAM deploys: `cargo lambda build --release --x86-64 --bin guardduty-alerts-lambda`
-//! makes `target/lambda/guardduty-alerts-lambda/bootstrap` (tests/run builds it first). This runs
-//! that exact file once, against a loopback Lambda Runtime API and moto: an SSE-KMS export in,
-//! alerts out through SNS to SQS.
+//! The artifact packaged as SAM packages it: `cargo lambda build --x86-64 --bin
+//! guardduty-alerts-lambda` makes `target/lambda/guardduty-alerts-lambda/bootstrap` with the
+//! packaging `sam build` uses (cargo-lambda, zig as the linker, the glibc target), in the dev
+//! profile (`sam build` adds `--release`; tests/run builds it first). This runs that exact file
+//! once, against a loopback Lambda Runtime API and moto: an SSE-KMS export in, alerts out through
+//! SNS to SQS.
 
 mod support;
 
@@ -16,7 +18,7 @@ fn bootstrap() -> PathBuf {
         .join("target/lambda/guardduty-alerts-lambda/bootstrap");
     assert!(
         p.is_file(),
-        "{} is missing: build it with `cargo lambda build --release --x86-64 --bin guardduty-alerts-lambda` \
+        "{} is missing: build it with `cargo lambda build --x86-64 --bin guardduty-alerts-lambda` \
          (tests/run does; cargo-lambda and ziglang come from tests/requirements.txt)",
         p.display()
     );
