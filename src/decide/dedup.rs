@@ -358,8 +358,21 @@ pub(crate) fn judge(
     (verdict, Some(last))
 }
 
+/// For tests here and in `state`: a finding alerted at `alerted_at_s`, its severity half a point
+/// above the label's lower bound.
+#[cfg(test)]
+pub(crate) fn test_alerted(label: SeverityLabel, count: u64, alerted_at_s: u64) -> Alerted {
+    Alerted {
+        label,
+        severity: label.lower_bound() + 0.5,
+        count,
+        alerted_at_s,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_alerted as state;
     use super::*;
     use crate::classify::classify;
     use SeverityLabel::*;
@@ -378,15 +391,6 @@ mod tests {
             label,
             severity: label.lower_bound() + 0.5,
             count,
-        }
-    }
-
-    fn state(label: SeverityLabel, count: u64, alerted_at_s: u64) -> Alerted {
-        Alerted {
-            label,
-            severity: label.lower_bound() + 0.5,
-            count,
-            alerted_at_s,
         }
     }
 

@@ -204,8 +204,7 @@ impl DedupStore {
         let mut keys: Vec<&str> = candidates.iter().map(|c| c.key.as_str()).collect();
         keys.sort_unstable();
         keys.dedup();
-        // Futures are made before they are streamed (not in a stream's `map` closure), so that
-        // the whole future is provably `Send` for callers that need it.
+        // Made before they are streamed, as in `in_flight`.
         let reads: Vec<_> = keys
             .chunks(BATCH_GET_KEYS)
             .map(|chunk| self.batch_get(chunk))
@@ -228,21 +227,14 @@ impl DedupStore {
                 self.claim_one(c, read, lease_until_s, now_s)
             })
             .collect();
-        futures_util::stream::iter(claims)
-            .buffered(WRITES_IN_FLIGHT)
-            .collect()
-            .await
+        in_flight(claims).await
     }
 
     /// After delivery succeeded: removes the leases (each conditional on the claim's version).
     /// [`DedupErrorKind::LeaseLost`]: the lease had expired and another invocation took the
     /// finding over.
     pub async fn confirm(&self, claims: &[Claim]) -> Vec<Result<(), DedupError>> {
-        let futures: Vec<_> = claims.iter().map(|c| self.confirm_one(c)).collect();
-        futures_util::stream::iter(futures)
-            .buffered(WRITES_IN_FLIGHT)
-            .collect()
-            .await
+        in_flight(claims.iter().map(|c| self.confirm_one(c)).collect()).await
     }
 
     async fn confirm_one(&self, claim: &Claim) -> Result<(), DedupError> {
@@ -266,11 +258,7 @@ impl DedupStore {
     /// there was none), conditional on the claim's version, so that a retry alerts again.
     /// [`DedupErrorKind::LeaseLost`]: another invocation took the finding over; nothing to undo.
     pub async fn release(&self, claims: &[Claim]) -> Vec<Result<(), DedupError>> {
-        let futures: Vec<_> = claims.iter().map(|c| self.release_one(c)).collect();
-        futures_util::stream::iter(futures)
-            .buffered(WRITES_IN_FLIGHT)
-            .collect()
-            .await
+        in_flight(claims.iter().map(|c| self.release_one(c)).collect()).await
     }
 
     async fn release_one(&self, claim: &Claim) -> Result<(), DedupError> {
@@ -652,6 +640,16 @@ impl DedupStore {
 
 fn is_conditional_failure<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
     e.code() == Some("ConditionalCheckFailedException")
+}
+
+/// Runs the writes with at most [`WRITES_IN_FLIGHT`] at once; the results in their order. The
+/// futures are made before they are streamed (a `Vec`, not a stream's `map` closure), so that the
+/// whole future is provably `Send` for callers that need it.
+async fn in_flight<F: Future>(writes: Vec<F>) -> Vec<F::Output> {
+    futures_util::stream::iter(writes)
+        .buffered(WRITES_IN_FLIGHT)
+        .collect()
+        .await
 }
 
 #[cfg(test)]

@@ -2,22 +2,14 @@
 
 use super::item::*;
 use super::*;
-use crate::classify::SeverityLabel::{self, *};
+use crate::classify::SeverityLabel::*;
+use crate::decide::dedup::test_alerted as state;
 
 const NOW: u64 = 1_800_000_000;
 const DAY: u64 = 86400;
 
 fn settings() -> DedupSettings {
     DedupSettings::new("gd-dedup")
-}
-
-fn state(label: SeverityLabel, count: u64, alerted_at_s: u64) -> Alerted {
-    Alerted {
-        label,
-        severity: label.lower_bound() + 0.5,
-        count,
-        alerted_at_s,
-    }
 }
 
 #[test]

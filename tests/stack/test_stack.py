@@ -430,6 +430,15 @@ class TemplateStackTest(unittest.TestCase):
     maxDiff = None
 
     # ------------------------------------------------------------------------- helpers
+    def created(self, case, absent=()):
+        """The case's stack, the resources moto did not create, and the case's parameters; the
+        resources named in `absent` must not be in it (their Condition is false in this mode)."""
+        st = self.stack(case)
+        missing = st.check_created_as_evaluated()
+        for logical in absent:
+            self.assertNotIn(logical, st.resources)
+        return st, missing, CASES[case]["parameters"]
+
     def stack(self, case):
         """The case's stack, created in moto, with the function's code where the transform said."""
         c = CASES[case]
@@ -719,8 +728,7 @@ class TemplateStackTest(unittest.TestCase):
         return b, key_arn
 
     def test_new_bucket_defaults(self):
-        st = self.stack("new-bucket-defaults")
-        missing = st.check_created_as_evaluated()
+        st, missing, _ = self.created("new-bucket-defaults")
         bucket = f"{ACCOUNT}-eu-west-1-guardduty-exports"
         b, key_arn = self.check_new_bucket(st, bucket=bucket, prefix="", principals=[GUARDDUTY], detector=None)
         self.assertEqual(b["LifecycleConfiguration"], {"Rules": [{
@@ -745,8 +753,7 @@ class TemplateStackTest(unittest.TestCase):
         st.finish(missing)
 
     def test_new_bucket_central_bucket_for_every_region(self):
-        st = self.stack("new-bucket-central")
-        missing = st.check_created_as_evaluated()
+        st, missing, params = self.created("new-bucket-central")
         bucket = f"{ACCOUNT}-us-east-1-guardduty-exports"
         principals = [GUARDDUTY, "guardduty.af-south-1.amazonaws.com", "guardduty.me-south-1.amazonaws.com"]
         b, key_arn = self.check_new_bucket(st, bucket=bucket, prefix="guardduty/", principals=principals, detector=DETECTOR)
@@ -758,7 +765,6 @@ class TemplateStackTest(unittest.TestCase):
         self.assertEqual(b["LoggingConfiguration"], {"DestinationBucketName": "central-access-logs", "LogFilePrefix": f"{bucket}/"})
         want = self.common_statements(st, bucket=bucket, key_arn=key_arn, prefix="guardduty/")
         want.update(self.health_statements(st, bucket=bucket, prefix="guardduty/"))
-        params = CASES["new-bucket-central"]["parameters"]
         want["ReadWebhookSecret"] = {"Action": ["secretsmanager:GetSecretValue"], "Resource": [params["WebhookSecretArn"]]}
         want["DecryptWebhookSecret"] = {"Action": ["kms:Decrypt"], "Resource": [params["WebhookSecretKmsKeyArn"]],
                                         "Condition": self.via("secretsmanager", "us-east-1")}
@@ -812,8 +818,7 @@ class TemplateStackTest(unittest.TestCase):
                              {"Fn::Sub": "${AWS::StackName}-PublishingDestinationId"})
 
     def test_new_bucket_in_an_opt_in_region(self):
-        st = self.stack("new-bucket-opt-in")
-        missing = st.check_created_as_evaluated()
+        st, missing, _ = self.created("new-bucket-opt-in")
         self.assertFalse(st.ev.condition("NotOptInRegion"))
         bucket = "gda-cape-town-exports"
         b, key_arn = self.check_new_bucket(st, bucket=bucket, prefix="",
@@ -832,11 +837,8 @@ class TemplateStackTest(unittest.TestCase):
 
     # ------------------------------------------------------------------------ existing-bucket
     def test_existing_bucket(self):
-        st = self.stack("existing-bucket")
-        missing = st.check_created_as_evaluated()
-        params = CASES["existing-bucket"]["parameters"]
-        for logical in ("ExportBucket", "ExportKey", "IngestQueue", "AlarmTopic", "DedupStateTable"):
-            self.assertNotIn(logical, st.resources)
+        st, missing, params = self.created(
+            "existing-bucket", absent=("ExportBucket", "ExportKey", "IngestQueue", "AlarmTopic", "DedupStateTable"))
         ev = st.c["events"]
         rule = st.physical("ExistingBucketRule")
         pattern = json.loads(ev.describe_rule(Name=rule)["EventPattern"])
@@ -867,11 +869,8 @@ class TemplateStackTest(unittest.TestCase):
 
     # ---------------------------------------------------------------------- cross-account-sqs
     def test_cross_account_sqs(self):
-        st = self.stack("cross-account-sqs")
-        missing = st.check_created_as_evaluated()
-        params = CASES["cross-account-sqs"]["parameters"]
-        for logical in ("ExportBucket", "ExportKey", "ExistingBucketRule", "AlertTopic", "AlarmTopic", "TopicKey"):
-            self.assertNotIn(logical, st.resources)
+        st, missing, params = self.created(
+            "cross-account-sqs", absent=("ExportBucket", "ExportKey", "ExistingBucketRule", "AlertTopic", "AlarmTopic", "TopicKey"))
         lam, sqs = st.c["lambda"], st.c["sqs"]
         queue_arn, dlq_arn = st.arn("IngestQueue"), st.arn("IngestDeadLetterQueue")
         esms = lam.list_event_source_mappings(FunctionName=st.physical("Function"))["EventSourceMappings"]
