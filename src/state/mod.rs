@@ -301,16 +301,7 @@ impl DedupStore {
     /// Whether the object (see [`object_id`]) was processed in full before: when, in epoch
     /// seconds. A malformed item counts as not processed.
     pub async fn object_done(&self, object_id: &str) -> Result<Option<u64>, DedupError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.settings.table)
-            .key("pk", s(object_pk(object_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| self.sdk_error("GetItem", e))?;
-        let Some(item) = out.item else {
+        let Some(item) = self.get_item(object_pk(object_id)).await? else {
             return Ok(None);
         };
         match num::<u64>(&item, "done_at") {
@@ -505,16 +496,25 @@ impl DedupStore {
 
     /// Reads one finding key (after a lost race).
     async fn get_one(&self, key: &str) -> Result<Slot, DedupError> {
+        let item = self.get_item(finding_pk(key)).await?;
+        Ok(self.slot(key, item.as_ref()))
+    }
+
+    /// One item, read consistently.
+    async fn get_item(
+        &self,
+        pk: String,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, DedupError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.settings.table)
-            .key("pk", s(finding_pk(key)))
+            .key("pk", s(pk))
             .consistent_read(true)
             .send()
             .await
             .map_err(|e| self.sdk_error("GetItem", e))?;
-        Ok(self.slot(key, out.item.as_ref()))
+        Ok(out.item)
     }
 
     /// What an item read under `key` holds; a malformed one is logged and counts as absent.

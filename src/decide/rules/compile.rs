@@ -158,7 +158,7 @@ pub(crate) fn compile(text: &str, origin: &str) -> Result<RulesConfig, ConfigErr
             );
         }
         if default_span.is_some() {
-            cx.warn(
+            cx.warn(cx.make(
                 default_span,
                 "settings",
                 "default",
@@ -166,26 +166,26 @@ pub(crate) fn compile(text: &str, origin: &str) -> Result<RulesConfig, ConfigErr
                     "never used: {} matches every finding",
                     rule_context(first, Some(&catch_all.name))
                 ),
-            );
+            ));
         }
     }
     for (name, used) in names.iter().zip(&used) {
         if !used {
-            cx.warn(
+            cx.warn(cx.make(
                 None,
                 &format!("destinations.{name}"),
                 "",
                 "no rule and not settings.default sends anything here",
-            );
+            ));
         }
     }
     if rules.is_empty() && matches!(default, StoredAction::Suppress(_)) && cx.errors.is_empty() {
-        cx.warn(
+        cx.warn(cx.make(
             None,
             "",
             "",
             "there are no rules and settings.default is \"suppress\": every finding is suppressed",
-        );
+        ));
     }
 
     // File order; stable, so errors on one line keep the order they were found in.

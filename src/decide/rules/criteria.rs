@@ -604,7 +604,7 @@ pub(super) fn vocabulary(
             ));
         }
     }
-    cx.warn(
+    cx.warn(cx.make(
         Some(s.span()),
         ctx,
         field,
@@ -613,6 +613,6 @@ pub(super) fn vocabulary(
             vocab.what(),
             known.join(", ")
         ),
-    );
+    ));
     Some(v.clone())
 }

@@ -40,14 +40,14 @@ impl<'t> Cx<'t> {
         span: Option<Range<usize>>,
         context: &str,
         field: &str,
-        message: String,
+        message: impl Into<String>,
     ) -> ConfigError {
         ConfigError {
             origin: self.origin.to_owned(),
             line: self.line(span),
             context: context.to_owned(),
             field: field.to_owned(),
-            message,
+            message: message.into(),
         }
     }
 
@@ -58,19 +58,13 @@ impl<'t> Cx<'t> {
         field: &str,
         msg: impl Into<String>,
     ) {
-        let e = self.make(span, ctx, field, msg.into());
+        let e = self.make(span, ctx, field, msg);
         self.errors.push(e);
     }
 
-    pub(super) fn warn(
-        &mut self,
-        span: Option<Range<usize>>,
-        ctx: &str,
-        field: &str,
-        msg: impl Into<String>,
-    ) {
-        let e = self.make(span, ctx, field, msg.into());
-        self.warnings.push(e);
+    /// A warning made with [`Cx::make`]: `cx.warn(cx.make(span, context, field, message))`.
+    pub(super) fn warn(&mut self, warning: ConfigError) {
+        self.warnings.push(warning);
     }
 
     /// A serde error while reading one part: the key path is found from the error's position.
