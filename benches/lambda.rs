@@ -65,7 +65,7 @@ mod support;
 mod common;
 #[path = "common/emulator.rs"]
 mod emulator;
-use common::cpu_model;
+use common::{Summary, cpu_model, env_count};
 use emulator::Watch;
 use std::env;
 use std::fs::{self, File};
@@ -123,8 +123,8 @@ fn main() {
     // delivering a message to SQS grows with the number of messages already queued.
     // SAFETY: first thing in `main`, before this program starts any thread.
     unsafe { env::set_var("MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR", "false") };
-    let cold_runs = env_usize("BENCH_COLD_RUNS", 30);
-    let warm_runs = env_usize("BENCH_WARM_RUNS", 20);
+    let cold_runs = env_count("BENCH_COLD_RUNS", 30);
+    let warm_runs = env_count("BENCH_WARM_RUNS", 20);
 
     let cpus = thread::available_parallelism().map_or(0, std::num::NonZero::get);
     println!(
@@ -173,21 +173,6 @@ fn main() {
 // ---------------------------------------------------------------------------------------------
 // Configuration
 // ---------------------------------------------------------------------------------------------
-
-/// Reads a positive integer from the environment, or `default` when the variable is unset.
-fn env_usize(name: &str, default: usize) -> usize {
-    let value = match env::var(name) {
-        Ok(text) => text
-            .trim()
-            .replace('_', "")
-            .parse()
-            .unwrap_or_else(|e| panic!("{name}={text:?} is not a whole number: {e}")),
-        Err(env::VarError::NotPresent) => default,
-        Err(e) => panic!("{name} is not usable: {e}"),
-    };
-    assert!(value > 0, "{name} must be at least 1");
-    value
-}
 
 /// A scratch file under `target/tmp/bench-lambda/` (Cargo's temporary directory for benches).
 fn scratch_path(name: &str) -> PathBuf {
@@ -1049,40 +1034,9 @@ fn list_ms(times: &[Duration]) -> String {
         .join(" ")
 }
 
-/// Median, p90 (nearest rank) and minimum of values in milliseconds.
-struct Summary {
-    n: usize,
-    median: f64,
-    p90: f64,
-    min: f64,
-}
-
-impl Summary {
-    fn of_ms(values: &[f64]) -> Option<Summary> {
-        if values.is_empty() {
-            return None;
-        }
-        let mut sorted = values.to_vec();
-        sorted.sort_by(f64::total_cmp);
-        let n = sorted.len();
-        let mid = n / 2;
-        let median = if n % 2 == 1 {
-            sorted[mid]
-        } else {
-            (sorted[mid - 1] + sorted[mid]) / 2.0
-        };
-        let rank = (n * 9).div_ceil(10).max(1);
-        Some(Summary {
-            n,
-            median,
-            p90: sorted[rank - 1],
-            min: sorted[0],
-        })
-    }
-
-    fn of(times: &[Duration]) -> Option<Summary> {
-        Self::of_ms(&times.iter().map(|t| ms(*t)).collect::<Vec<_>>())
-    }
+/// The summary of durations, in milliseconds.
+fn summary_ms(times: &[Duration]) -> Option<Summary> {
+    Summary::of(&times.iter().map(|t| ms(*t)).collect::<Vec<_>>())
 }
 
 fn row(what: &str, summary: Option<&Summary>) {
@@ -1099,14 +1053,14 @@ fn row(what: &str, summary: Option<&Summary>) {
 }
 
 fn report(size: &BinarySize, cold: &[Duration], true_runs: &[Duration], warm: &WarmResults) {
-    let cold_s = Summary::of(cold).expect("cold-start runs");
-    let true_s = Summary::of(true_runs).expect("/bin/true runs");
-    let batch = Summary::of(&warm.publish_batch).expect("PublishBatch runs");
-    let batch_full = Summary::of(&warm.publish_batch_full_queue).expect("PublishBatch runs");
-    let fanout = Summary::of(&warm.publish_fanout).expect("fan-out runs");
-    let fanout_lone = Summary::of(&warm.publish_fanout_lone).expect("fan-out runs");
-    let serial_lone = Summary::of(&warm.publish_serial_lone).expect("serial runs");
-    let get = Summary::of(&warm.get_object).expect("GetObject runs");
+    let cold_s = summary_ms(cold).expect("cold-start runs");
+    let true_s = summary_ms(true_runs).expect("/bin/true runs");
+    let batch = summary_ms(&warm.publish_batch).expect("PublishBatch runs");
+    let batch_full = summary_ms(&warm.publish_batch_full_queue).expect("PublishBatch runs");
+    let fanout = summary_ms(&warm.publish_fanout).expect("fan-out runs");
+    let fanout_lone = summary_ms(&warm.publish_fanout_lone).expect("fan-out runs");
+    let serial_lone = summary_ms(&warm.publish_serial_lone).expect("serial runs");
+    let get = summary_ms(&warm.get_object).expect("GetObject runs");
 
     println!();
     println!(
@@ -1135,20 +1089,20 @@ fn report(size: &BinarySize, cold: &[Duration], true_runs: &[Duration], warm: &W
             1,
             ms(s.first)
         );
-        let summary = Summary::of(&s.warm).expect("warm runs");
+        let summary = summary_ms(&s.warm).expect("warm runs");
         row(
             &format!("warm, {} [{} alerts]", s.label, s.expected_alerts),
             Some(&summary),
         );
-        let handler = Summary::of_ms(&s.warm_handler_ms);
+        let handler = Summary::of(&s.warm_handler_ms);
         row("  handler's own DurationMs (EMF)", handler.as_ref());
         medians.push((summary.median, handler.map(|h| h.median)));
         if !s.floor.is_empty() {
-            let f = Summary::of(&s.floor).expect("floor runs");
+            let f = summary_ms(&s.floor).expect("floor runs");
             row("emulator floor: s3:TestEvent (no S3, no SNS)", Some(&f));
             row(
                 "  handler's own DurationMs (EMF)",
-                Summary::of_ms(&s.floor_handler_ms).as_ref(),
+                Summary::of(&s.floor_handler_ms).as_ref(),
             );
             floor = Some(f.median);
         }
@@ -1251,7 +1205,7 @@ fn report(size: &BinarySize, cold: &[Duration], true_runs: &[Duration], warm: &W
     );
 
     let verdict = |met: bool| if met { "MET" } else { "NOT MET" };
-    let warm_s = Summary::of(&target.warm).expect("warm runs");
+    let warm_s = summary_ms(&target.warm).expect("warm runs");
     println!();
     println!(
         "binary size {:.2} MB ({:.2} MiB, stripped release binary; target <= {:.0} MB): {}",

@@ -28,6 +28,10 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Instant;
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{Summary, env_count};
 use guardduty_alerts::classify::{Classification, classify};
 use guardduty_alerts::decide::rules::{DecidedBy, RulesConfig};
 use guardduty_alerts::export::finding::Finding;
@@ -35,17 +39,9 @@ use guardduty_alerts::export::finding::Finding;
 /// Evaluations per round (spread over all findings); `BENCH_EVALS` overrides it.
 const EVALS_PER_ROUND: usize = 240_000;
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(default)
-}
-
 fn main() {
-    let rounds = env_usize("BENCH_ROUNDS", 101);
-    let per_round = env_usize("BENCH_EVALS", EVALS_PER_ROUND);
+    let rounds = env_count("BENCH_ROUNDS", 101);
+    let per_round = env_count("BENCH_EVALS", EVALS_PER_ROUND);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(root.join("events/sample-export.jsonl"))
         .expect("events/sample-export.jsonl");
@@ -127,10 +123,10 @@ fn main() {
             eval_ns[k].push(t.elapsed().as_nanos() as f64 / evals as f64);
         }
     }
-    let (p_med, p_min, _) = stats(&mut parse_ns);
+    let (p_med, p_min, _) = stats(&parse_ns);
     println!();
     println!("rounds  : {rounds}, each {evals} evaluations per rule set");
-    for ((name, _), samples) in configs.iter().zip(&mut eval_ns) {
+    for ((name, _), samples) in configs.iter().zip(&eval_ns) {
         let (med, min, p90) = stats(samples);
         println!(
             "evaluate, 50 rules, {name:<9}: median {med:>7.1} ns, min {min:>7.1} ns, p90 {p90:>7.1} ns per finding ({:.1}% of parse + classify)",
@@ -158,8 +154,8 @@ fn end_to_end(lines: &[&str], configs: &[(&str, RulesConfig)]) {
     use guardduty_alerts::source::{LocalOpener, SourceRef};
     use std::io::Write as _;
 
-    let copies = env_usize("BENCH_E2E_FINDINGS", 200_000) / lines.len();
-    let rounds = env_usize("BENCH_E2E_ROUNDS", 11);
+    let copies = env_count("BENCH_E2E_FINDINGS", 200_000) / lines.len();
+    let rounds = env_count("BENCH_E2E_ROUNDS", 11);
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
     std::fs::create_dir_all(&dir).expect("bench-data dir");
     let path = dir.join(format!("rules-e2e-{}.jsonl.gz", copies * lines.len()));
@@ -223,7 +219,7 @@ fn end_to_end(lines: &[&str], configs: &[(&str, RulesConfig)]) {
         "end to end: {n} findings ({} MB gzip'd), process --format json to a sink, {rounds} rounds alternating",
         std::fs::metadata(&path).map_or(0, |m| m.len()) / 1_000_000
     );
-    let (base, _, _) = stats(&mut times[0].clone());
+    let (base, _, _) = stats(&times[0]);
     for ((name, _), t) in deciders.iter().zip(&mut times) {
         let (med, min, _) = stats(t);
         println!(
@@ -253,10 +249,9 @@ fn fifty_unindexed_rules() -> String {
 }
 
 /// (median, min, p90) of the samples.
-fn stats(v: &mut [f64]) -> (f64, f64, f64) {
-    v.sort_by(f64::total_cmp);
-    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), v[0], at(0.9))
+fn stats(v: &[f64]) -> (f64, f64, f64) {
+    let s = Summary::of(v).expect("at least one round");
+    (s.median, s.min, s.p90)
 }
 
 /// A 50-rule file of the kind an organisation with 20 teams writes.

@@ -36,7 +36,7 @@
 mod common;
 #[path = "common/findings.rs"]
 mod findings;
-use common::cpu_model;
+use common::{cpu_model, env_number};
 use findings::Generator;
 use std::collections::VecDeque;
 use std::env;
@@ -68,8 +68,8 @@ const TARGET_RSS_BYTES: f64 = 32e6;
 const STDERR_TAIL_BYTES: usize = 64 * 1024;
 
 fn main() {
-    let findings = env_u64("BENCH_FINDINGS", 500_000);
-    let rounds = env_u64("BENCH_ROUNDS", 5);
+    let findings = env_number::<u64>("BENCH_FINDINGS", 500_000);
+    let rounds = env_number::<u64>("BENCH_ROUNDS", 5);
     assert!(findings > 0, "BENCH_FINDINGS must be at least 1");
     assert!(rounds > 0, "BENCH_ROUNDS must be at least 1");
     let extra_args: Vec<String> = env::var("BENCH_EXTRA_ARGS")
@@ -144,19 +144,6 @@ fn main() {
 // ---------------------------------------------------------------------------------------------
 // Configuration
 // ---------------------------------------------------------------------------------------------
-
-/// Reads a positive integer from the environment, or `default` when the variable is unset.
-fn env_u64(name: &str, default: u64) -> u64 {
-    match env::var(name) {
-        Ok(text) => text
-            .trim()
-            .replace('_', "")
-            .parse()
-            .unwrap_or_else(|e| panic!("{name}={text:?} is not a whole number: {e}")),
-        Err(env::VarError::NotPresent) => default,
-        Err(e) => panic!("{name} is not usable: {e}"),
-    }
-}
 
 /// Cargo's target directory: `CARGO_TARGET_DIR` if set, else `target/` next to `Cargo.toml`.
 fn target_dir() -> PathBuf {
@@ -519,14 +506,10 @@ fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1e6
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]) / 2.0
-    }
+fn median(values: &[f64]) -> f64 {
+    common::Summary::of(values)
+        .expect("at least one run")
+        .median
 }
 
 fn print_run(round: u64, rounds: u64, tool: &str, run: &Run, meta: &ExportMeta) {
@@ -559,9 +542,9 @@ impl Stats {
         let secs: Vec<f64> = runs.iter().map(|run| run.wall.as_secs_f64()).collect();
         let rss: Vec<f64> = runs.iter().map(|run| run.peak_rss as f64).collect();
         Self {
-            median_s: median(secs.clone()),
+            median_s: median(&secs),
             min_s: secs.iter().copied().fold(f64::INFINITY, f64::min),
-            median_rss: median(rss.clone()),
+            median_rss: median(&rss),
             max_rss: rss.iter().copied().fold(0.0, f64::max),
         }
     }

@@ -19,6 +19,7 @@ mod common;
 #[allow(dead_code)]
 mod http;
 
+use common::{env_count, env_number};
 use std::collections::HashSet;
 use std::io::Write as _;
 use std::time::{Duration, Instant};
@@ -37,18 +38,12 @@ use guardduty_alerts::source::{LocalOpener, SourceRef};
 static LATENCY_MS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
 const CONCURRENCY: usize = 16;
 
-fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
-    let latency =
-        Duration::from_millis(*LATENCY_MS.get_or_init(|| env_num("BENCH_LATENCY_MS", 20) as u64));
-    let alerts = env_num("BENCH_ALERTS", 10_000);
-    let runs = env_num("BENCH_RUNS", 3).max(1);
+    let latency = Duration::from_millis(
+        *LATENCY_MS.get_or_init(|| env_number::<u64>("BENCH_LATENCY_MS", 20)),
+    );
+    let alerts = env_count("BENCH_ALERTS", 10_000);
+    let runs = env_count("BENCH_RUNS", 3);
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-webhooks.jsonl");
     {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
