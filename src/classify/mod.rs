@@ -4,6 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 
 use crate::export::finding::{Finding, Resource, items};
@@ -232,21 +233,12 @@ pub fn console_url(partition: &str, region: &str, id: &str) -> String {
     url
 }
 
-/// Appends `s`, percent-encoding everything but ASCII letters, digits, `-`, `_` and `.`.
+/// Everything but ASCII letters, digits, `-`, `_` and `.` is percent-encoded in a console link.
 /// Finding ids and regions never need it; a crafted export must not inject URL syntax.
+const URL_UNSAFE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.');
+
 fn push_url_safe(out: &mut String, s: &str) {
-    let safe = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
-    if s.bytes().all(safe) {
-        out.push_str(s);
-        return;
-    }
-    for b in s.bytes() {
-        if safe(b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
+    out.extend(utf8_percent_encode(s, URL_UNSAFE));
 }
 
 /// A short human summary of the affected resource: an instance id, an access key id and its
