@@ -129,6 +129,20 @@ fn every_public_finding_parses_and_classifies() {
                     orig["resource"]["resourceType"]
                 );
             }
+            // Every type links to its own section of the User Guide (its resource's page and
+            // an anchor made of the type's letters and digits), never to the page of all types.
+            let docs = rec["docs_url"].as_str().expect("docs_url");
+            let (page, anchor) = docs.split_once('#').unwrap_or((docs, ""));
+            assert!(
+                page.starts_with("https://docs.aws.amazon.com/guardduty/latest/ug/")
+                    && !page.ends_with("guardduty_finding-types-active.html")
+                    && !anchor.is_empty()
+                    && anchor
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+                "{ctx}: {} has no documentation link of its own: {docs}",
+                orig["type"]
+            );
             samples += usize::from(rec["sample"] == true);
         }
         total += records.len();

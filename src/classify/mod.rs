@@ -1,5 +1,6 @@
 //! Classification: severity band, the parts of the finding type, a short resource summary,
-//! sample detection and the console link. Pure functions, no I/O.
+//! sample detection, the console link and the link to the type's documentation ([`docs_url`]).
+//! Pure functions, no I/O.
 
 use std::fmt;
 use std::str::FromStr;
@@ -8,6 +9,10 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 
 use crate::export::finding::{Finding, Resource, items};
+
+mod docs;
+
+pub use docs::{ATTACK_SEQUENCES, docs_url};
 
 /// GuardDuty's severity bands. GuardDuty documents them by lower bound: Critical >= 9.0
 /// (attack sequences), High >= 7.0, Medium >= 4.0, Low below. A decimal like 6.95 is Medium.
@@ -382,11 +387,14 @@ pub struct Classification<'f> {
     pub archived: bool,
     /// See [`console_url`]; `None` when the finding names no region.
     pub console_url: Option<String>,
+    /// See [`partition`] (for the documentation link, [`docs_url`]).
+    pub partition: &'f str,
 }
 
 /// Classifies a parsed finding.
 pub fn classify<'f>(f: &'f Finding<'_>) -> Classification<'f> {
     let region = region(f);
+    let partition = partition(f);
     Classification {
         label: SeverityLabel::from_score(f.severity()),
         kind: FindingType::parse(f.type_str()),
@@ -396,7 +404,8 @@ pub fn classify<'f>(f: &'f Finding<'_>) -> Classification<'f> {
         resource: resource_summary(f.resource.get()),
         sample: is_sample(f),
         archived: is_archived(f),
-        console_url: region.map(|r| console_url(partition(f), r, f.id())),
+        console_url: region.map(|r| console_url(partition, r, f.id())),
+        partition,
     }
 }
 

@@ -99,6 +99,9 @@ pub fn write_text_alert(out: &mut impl Write, r: &Record<'_>) -> io::Result<()> 
         s(j.last_seen)
     )?;
     writeln!(out, "  {}", s(j.console_url))?;
+    if let Some(docs) = &j.docs_url {
+        writeln!(out, "  docs {}", terminal_safe(docs))?;
+    }
     if let (Some(rule), Some(dests)) = (j.rule, &j.destinations) {
         let how = if j.digest_only == Some(true) {
             "digest for"

@@ -99,6 +99,7 @@ mod tests {
                     "decision": "alert",
                     "reason": null,
                     "console_url": "https://console.aws.amazon.com/guardduty/home?region=us-east-1#/findings?macros=current&fId=4a5e5f82cf5387ba6ffaa0e35da2d70a",
+                    "docs_url": "https://docs.aws.amazon.com/guardduty/latest/ug/guardduty_finding-types-iam.html#unauthorizedaccess-iam-instancecredentialexfiltrationoutsideaws",
                     "source": "events/sample-export.jsonl",
                     "line": 1,
                 }),

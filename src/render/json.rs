@@ -69,6 +69,9 @@ pub struct JsonRecord<'a> {
     pub digest_only: Option<bool>,
     /// GuardDuty console link.
     pub console_url: Option<&'a str>,
+    /// The GuardDuty User Guide's section on this finding type
+    /// ([`crate::classify::docs_url`]): where to start reading.
+    pub docs_url: Option<String>,
     /// Where it was read.
     pub source: &'a str,
     /// Line in the decompressed object.
@@ -123,6 +126,7 @@ impl<'a> JsonRecord<'a> {
                 _ => None,
             },
             console_url: c.console_url.as_deref(),
+            docs_url: crate::classify::docs_url(c.partition, f.type_str()),
             source: r.source,
             line: r.line,
         }

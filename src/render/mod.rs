@@ -207,6 +207,24 @@ pub(crate) fn is_safe_url(s: &str, max: usize) -> bool {
     safe_url(s, max).as_deref() == Some(s)
 }
 
+/// The label of the link to the finding in the console, on every platform's button.
+pub const CONSOLE_LINK_TEXT: &str = "Open in GuardDuty";
+/// The label of the link to the finding type's documentation ([`JsonRecord::docs_url`]).
+pub const DOCS_LINK_TEXT: &str = "About this finding type";
+
+/// The links an alert offers, in order, each as [`safe_url`] makes it (at most `max` bytes;
+/// a link that is not one is left out): the finding in the console, then its type's
+/// documentation.
+pub(crate) fn alert_links(j: &JsonRecord<'_>, max: usize) -> Vec<(&'static str, String)> {
+    [
+        (CONSOLE_LINK_TEXT, j.console_url),
+        (DOCS_LINK_TEXT, j.docs_url.as_deref()),
+    ]
+    .into_iter()
+    .filter_map(|(label, url)| Some((label, safe_url(url?, max)?)))
+    .collect()
+}
+
 /// `111122223333 (prod)`, `111122223333`, or `-`, before escaping.
 pub(crate) fn account_display<'a>(ctx: &AlertContext<'a>) -> Cow<'a, str> {
     let name = ctx.account_name.filter(|n| !n.trim().is_empty());
@@ -372,6 +390,7 @@ pub(crate) mod fixtures {
             destinations: None,
             digest_only: None,
             console_url: Some(url),
+            docs_url: Some(url.to_owned()),
             source: s,
             line: 1,
         }

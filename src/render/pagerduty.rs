@@ -12,8 +12,8 @@ use crate::common::hash::fnv1a;
 use serde_json::{Map, Value, json};
 
 use super::{
-    AlertContext, Secret, account_display, cap_escaped, capped, is_clean_char, is_safe_url,
-    resource_display, safe_url, utf16_len,
+    AlertContext, Secret, account_display, alert_links, cap_escaped, capped, is_clean_char,
+    is_safe_url, resource_display, safe_url, utf16_len,
 };
 use crate::classify::SeverityLabel;
 
@@ -32,7 +32,7 @@ pub const MAX_URL: usize = 2048;
 /// PagerDuty's limit for a whole event.
 pub const MAX_EVENT_BYTES: usize = 512 * 1024;
 /// The link's text.
-pub const LINK_TEXT: &str = "Open in GuardDuty";
+pub const LINK_TEXT: &str = super::CONSOLE_LINK_TEXT;
 
 /// The PagerDuty severity of a band: Critical -> `critical`, High -> `error`, Medium ->
 /// `warning`, Low -> `info`.
@@ -137,6 +137,9 @@ fn custom_details(ctx: &AlertContext<'_>) -> Value {
     if let Some(url) = j.console_url.and_then(|u| safe_url(u, MAX_URL)) {
         m.insert("console_url".into(), Value::String(url));
     }
+    if let Some(url) = j.docs_url.as_deref().and_then(|u| safe_url(u, MAX_URL)) {
+        m.insert("docs_url".into(), Value::String(url));
+    }
     m.insert("severity".into(), json!(j.severity));
     if let Some(c) = j.count {
         m.insert("count".into(), json!(c));
@@ -167,11 +170,9 @@ pub fn pagerduty(ctx: &AlertContext<'_>, routing_key: &Secret) -> Value {
     if let Some(ts) = j.updated_at.filter(|t| is_iso8601(t)) {
         payload["timestamp"] = Value::String(ts.to_owned());
     }
-    let links: Vec<Value> = j
-        .console_url
-        .and_then(|u| safe_url(u, MAX_URL))
-        .map(|href| json!({"href": href, "text": LINK_TEXT}))
+    let links: Vec<Value> = alert_links(j, MAX_URL)
         .into_iter()
+        .map(|(text, href)| json!({"href": href, "text": text}))
         .collect();
     json!({
         "routing_key": routing_key.expose(),
@@ -291,21 +292,28 @@ pub fn check_pagerduty_invariants(v: &Value) -> Result<(), String> {
     let details = p["custom_details"]
         .as_object()
         .ok_or("custom_details is not an object")?;
-    for (k, d) in details.iter().filter(|(k, _)| *k != "console_url") {
+    for (k, d) in details
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "console_url" | "docs_url"))
+    {
         match d {
             Value::String(_) => string(d, k, MAX_DETAIL)?,
             Value::Number(_) | Value::Null => {}
             other => return Err(format!("custom_details.{k} is {other}")),
         }
     }
-    if let Some(url) = details.get("console_url")
-        && !url.as_str().is_some_and(|u| is_safe_url(u, MAX_URL))
-    {
-        return Err(format!("unsafe console_url {url}"));
+    for key in ["console_url", "docs_url"] {
+        if let Some(url) = details.get(key)
+            && !url.as_str().is_some_and(|u| is_safe_url(u, MAX_URL))
+        {
+            return Err(format!("unsafe {key} {url}"));
+        }
     }
     for link in v["links"].as_array().ok_or("links is not an array")? {
         let href = link["href"].as_str().ok_or("link without href")?;
-        if !is_safe_url(href, MAX_URL) || link["text"] != LINK_TEXT {
+        let text_ok =
+            [LINK_TEXT, super::DOCS_LINK_TEXT].contains(&link["text"].as_str().unwrap_or(""));
+        if !is_safe_url(href, MAX_URL) || !text_ok {
             return Err(format!("unsafe link {link}"));
         }
     }
@@ -420,11 +428,15 @@ mod tests {
                             "last_seen": "2025-06-04T02:41:07.000Z",
                             "updated_at": "2025-06-04T02:47:30.671Z",
                             "console_url": "https://console.aws.amazon.com/guardduty/home?region=us-east-1#/findings?macros=current&fId=4a5e5f82cf5387ba6ffaa0e35da2d70a",
+                            "docs_url": "https://docs.aws.amazon.com/guardduty/latest/ug/guardduty_finding-types-iam.html#unauthorizedaccess-iam-instancecredentialexfiltrationoutsideaws",
                         },
                     },
                     "links": [{
                         "href": "https://console.aws.amazon.com/guardduty/home?region=us-east-1#/findings?macros=current&fId=4a5e5f82cf5387ba6ffaa0e35da2d70a",
                         "text": "Open in GuardDuty",
+                    }, {
+                        "href": "https://docs.aws.amazon.com/guardduty/latest/ug/guardduty_finding-types-iam.html#unauthorizedaccess-iam-instancecredentialexfiltrationoutsideaws",
+                        "text": "About this finding type",
                     }],
                 }),
             );

@@ -25,7 +25,7 @@
 use serde_json::{Value, json};
 
 use super::{
-    AlertContext, account_display, cap_escaped, capped, check_strings, count_display,
+    AlertContext, account_display, alert_links, cap_escaped, capped, check_strings, count_display,
     is_clean_char, is_safe_url, resource_display, safe_url, utf16_len,
 };
 use crate::classify::SeverityLabel;
@@ -49,7 +49,7 @@ pub const MAX_CONTEXT_ELEMENTS: usize = 10;
 /// Most elements in an actions block.
 pub const MAX_ACTIONS: usize = 25;
 /// The button's text.
-pub const BUTTON_TEXT: &str = "Open in GuardDuty";
+pub const BUTTON_TEXT: &str = super::CONSOLE_LINK_TEXT;
 
 /// The emoji shown for a severity band.
 pub fn severity_emoji(label: SeverityLabel) -> &'static str {
@@ -132,11 +132,12 @@ pub fn slack(ctx: &AlertContext<'_>) -> Value {
         ("First seen", j.first_seen.unwrap_or("-")),
         ("Last seen", j.last_seen.unwrap_or("-")),
     ]));
-    if let Some(url) = j.console_url.and_then(|u| safe_url(u, MAX_URL)) {
-        blocks.push(json!({
-            "type": "actions",
-            "elements": [{"type": "button", "text": plain(BUTTON_TEXT.to_owned()), "url": url}],
-        }));
+    let buttons: Vec<Value> = alert_links(j, MAX_URL)
+        .into_iter()
+        .map(|(label, url)| json!({"type": "button", "text": plain(label.to_owned()), "url": url}))
+        .collect();
+    if !buttons.is_empty() {
+        blocks.push(json!({"type": "actions", "elements": buttons}));
     }
     let context = match j.updated_at {
         Some(updated) => format!("Finding {} \u{b7} updated {updated}", j.id),
@@ -435,6 +436,10 @@ mod tests {
                             "type": "button",
                             "text": {"type": "plain_text", "text": "Open in GuardDuty", "emoji": false},
                             "url": "https://console.aws.amazon.com/guardduty/home?region=us-east-1#/findings?macros=current&fId=4a5e5f82cf5387ba6ffaa0e35da2d70a",
+                        }, {
+                            "type": "button",
+                            "text": {"type": "plain_text", "text": "About this finding type", "emoji": false},
+                            "url": "https://docs.aws.amazon.com/guardduty/latest/ug/guardduty_finding-types-iam.html#unauthorizedaccess-iam-instancecredentialexfiltrationoutsideaws",
                         }]},
                         {"type": "context", "elements": [{"type": "plain_text", "emoji": false,
                             "text": "Finding 4a5e5f82cf5387ba6ffaa0e35da2d70a · updated 2025-06-04T02:47:30.671Z"}]},
@@ -484,6 +489,10 @@ mod tests {
                             "type": "button",
                             "text": {"type": "plain_text", "text": "Open in GuardDuty", "emoji": false},
                             "url": "https://console.aws.amazon.com/guardduty/home?region=us-east-1#/findings?macros=current&fId=7091bdea64d6b4a4556bc0c341eab860",
+                        }, {
+                            "type": "button",
+                            "text": {"type": "plain_text", "text": "About this finding type", "emoji": false},
+                            "url": "https://docs.aws.amazon.com/guardduty/latest/ug/guardduty-attack-sequence-finding-types.html#attack-sequence-s3-compromised-data",
                         }]},
                         {"type": "context", "elements": [{"type": "plain_text", "emoji": false,
                             "text": "Finding 7091bdea64d6b4a4556bc0c341eab860 · updated 2025-06-04T03:02:41.905Z"}]},
@@ -652,12 +661,17 @@ mod tests {
                 assert_eq!(v["blocks"][0]["text"]["text"], "🔵 [Low] Recon:EC2/Probe");
                 assert_eq!(v["text"], "🔵 [Low] Recon:EC2/Probe in -/-");
                 assert_eq!(v["blocks"][1]["fields"][9]["text"], "-");
-                assert!(
-                    v["blocks"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .all(|b| b["type"] != "actions")
+                // No region, so no console link; the type's documentation is still linked.
+                let actions = v["blocks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|b| b["type"] == "actions")
+                    .expect("actions");
+                assert_eq!(actions["elements"].as_array().unwrap().len(), 1);
+                assert_eq!(
+                    actions["elements"][0]["url"],
+                    "https://docs.aws.amazon.com/guardduty/latest/ug/guardduty_finding-types-ec2.html#recon-ec2-probe"
                 );
             },
         );

@@ -273,6 +273,11 @@ fn chatbot_body(j: &JsonRecord<'_>, budget: usize) -> String {
     if let Some(url) = j.console_url {
         next_steps.push(format!("Open the finding in the GuardDuty console: {url}"));
     }
+    if let Some(url) = &j.docs_url {
+        next_steps.push(format!(
+            "Read what this finding type means and how to respond: {url}"
+        ));
+    }
     let keywords: Vec<String> = [
         Some(j.severity_label.as_str()),
         Some(j.threat_purpose),
@@ -305,6 +310,7 @@ fn chatbot_body(j: &JsonRecord<'_>, budget: usize) -> String {
                 "finding_type": j.finding_type,
                 "severity": format_severity(j.severity),
                 "console_url": j.console_url.unwrap_or(""),
+                "docs_url": j.docs_url.as_deref().unwrap_or(""),
             },
         },
     });

@@ -23,8 +23,8 @@
 use serde_json::{Value, json};
 
 use super::{
-    AlertContext, account_display, cap_escaped, check_strings, count_display, is_clean_char,
-    is_safe_url, resource_display, safe_url, utf16_len,
+    AlertContext, account_display, alert_links, cap_escaped, check_strings, count_display,
+    is_clean_char, is_safe_url, resource_display, safe_url, utf16_len,
 };
 use crate::classify::SeverityLabel;
 
@@ -41,7 +41,7 @@ pub const MAX_URL: usize = 2048;
 /// Largest message this renderer produces (serialised), well under Teams' ~28 KB.
 pub const MAX_MESSAGE_BYTES: usize = 24 * 1024;
 /// The action's title.
-pub const ACTION_TITLE: &str = "Open in GuardDuty";
+pub const ACTION_TITLE: &str = super::CONSOLE_LINK_TEXT;
 
 /// The TextBlock colour of a severity band.
 pub fn severity_color(label: SeverityLabel) -> &'static str {
@@ -139,11 +139,9 @@ pub fn teams(ctx: &AlertContext<'_>) -> Value {
             ],
         }),
     ];
-    let actions: Vec<Value> = j
-        .console_url
-        .and_then(|u| safe_url(u, MAX_URL))
-        .map(|url| json!({"type": "Action.OpenUrl", "title": ACTION_TITLE, "url": url}))
+    let actions: Vec<Value> = alert_links(j, MAX_URL)
         .into_iter()
+        .map(|(title, url)| json!({"type": "Action.OpenUrl", "title": title, "url": url}))
         .collect();
     card(body, actions)
 }
@@ -351,7 +349,9 @@ pub fn check_teams_invariants(v: &Value) -> Result<(), String> {
     }
     let actions = card["actions"].as_array().ok_or("no actions")?;
     for act in actions {
-        if act["type"] != "Action.OpenUrl" || act["title"] != ACTION_TITLE {
+        let title_ok =
+            [ACTION_TITLE, super::DOCS_LINK_TEXT].contains(&act["title"].as_str().unwrap_or(""));
+        if act["type"] != "Action.OpenUrl" || !title_ok {
             return Err(format!("unexpected action {act}"));
         }
         let url = act["url"].as_str().ok_or("action without url")?;
@@ -451,6 +451,10 @@ mod tests {
                                 "type": "Action.OpenUrl",
                                 "title": "Open in GuardDuty",
                                 "url": "https://console.aws.amazon.com/guardduty/home?region=us-east-1#/findings?macros=current&fId=4a5e5f82cf5387ba6ffaa0e35da2d70a",
+                            }, {
+                                "type": "Action.OpenUrl",
+                                "title": "About this finding type",
+                                "url": "https://docs.aws.amazon.com/guardduty/latest/ug/guardduty_finding-types-iam.html#unauthorizedaccess-iam-instancecredentialexfiltrationoutsideaws",
                             }],
                         },
                     }],
@@ -540,7 +544,15 @@ mod tests {
                 assert_eq!(card["body"][0]["color"], "attention");
                 assert_eq!(card["body"][1]["text"], "Recon:EC2/Probe");
                 assert_eq!(card["body"][3]["facts"][0]["value"], r"\-");
-                assert_eq!(card["actions"], json!([]));
+                // No region, so no console link; the type's documentation is still linked.
+                assert_eq!(
+                    card["actions"],
+                    json!([{
+                        "type": "Action.OpenUrl",
+                        "title": "About this finding type",
+                        "url": "https://docs.aws.amazon.com/guardduty/latest/ug/guardduty_finding-types-ec2.html#recon-ec2-probe",
+                    }])
+                );
             },
         );
     }
