@@ -196,7 +196,7 @@ const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/events/sample-export.
 #[test]
 fn process_with_a_rules_file_names_the_deciding_rule_of_every_finding() {
     use guardduty_alerts::classify::classify;
-    use guardduty_alerts::decide::rules::RulesConfig;
+    use guardduty_alerts::decide::rules::{DecidedBy, RulesConfig};
     use guardduty_alerts::decide::{Decide, Decision};
     use guardduty_alerts::export::finding::Finding;
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rules.toml");
@@ -225,6 +225,7 @@ fn process_with_a_rules_file_names_the_deciding_rule_of_every_finding() {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(records.len(), lines.len());
     let mut suppressed = 0;
+    let mut runbooks = 0;
     for (rec, line) in records.iter().zip(lines) {
         let f = Finding::parse(line).unwrap();
         let c = classify(&f);
@@ -233,7 +234,40 @@ fn process_with_a_rules_file_names_the_deciding_rule_of_every_finding() {
         assert_eq!(rec["rule"], d.rule().unwrap(), "{rec}");
         assert_eq!(rec["decision"], d.as_str(), "{rec}");
         match d {
-            Decision::Routed { to, .. } => {
+            Decision::Routed { to, by, .. } => {
+                // The rule's runbook, filled in (percent-encoded here, independently).
+                let template = match by {
+                    DecidedBy::Rule { index, .. } => rules.rules()[index].runbook.as_deref(),
+                    DecidedBy::Default => None,
+                };
+                match template {
+                    Some(t) => {
+                        let enc = |s: Option<&str>| -> String {
+                            s.unwrap_or("")
+                                .bytes()
+                                .map(|b| match b {
+                                    b'A'..=b'Z'
+                                    | b'a'..=b'z'
+                                    | b'0'..=b'9'
+                                    | b'-'
+                                    | b'_'
+                                    | b'.'
+                                    | b'~' => (b as char).to_string(),
+                                    _ => format!("%{b:02X}"),
+                                })
+                                .collect()
+                        };
+                        let want = t
+                            .replace("{type}", &enc(Some(f.type_str())))
+                            .replace("{account}", &enc(c.account_id))
+                            .replace("{region}", &enc(c.region))
+                            .replace("{resource}", &enc(c.resource.as_deref()))
+                            .replace("{id}", &enc(Some(f.id())));
+                        assert_eq!(rec["runbook_url"], want.as_str(), "{rec}");
+                        runbooks += 1;
+                    }
+                    None => assert!(rec.get("runbook_url").is_none(), "{rec}"),
+                }
                 let names: Vec<&str> = to
                     .iter()
                     .map(|i| rules.destinations()[*i].name.as_str())
@@ -254,6 +288,10 @@ fn process_with_a_rules_file_names_the_deciding_rule_of_every_finding() {
         serde_json::from_str(r.stderr.lines().last().unwrap()).expect("summary");
     assert_eq!(summary["account"]["balanced"], true);
     assert_eq!(summary["account"]["suppressed"], suppressed);
+    assert!(
+        runbooks > 0,
+        "the example's page-critical-prod rule links a runbook"
+    );
 }
 
 /// `process --config FILE --dry-run`: the deciding rule on every line, a line per suppressed

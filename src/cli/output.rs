@@ -102,6 +102,9 @@ pub fn write_text_alert(out: &mut impl Write, r: &Record<'_>) -> io::Result<()> 
     if let Some(docs) = &j.docs_url {
         writeln!(out, "  docs {}", terminal_safe(docs))?;
     }
+    if let Some(runbook) = &j.runbook_url {
+        writeln!(out, "  runbook {}", terminal_safe(runbook))?;
+    }
     if let (Some(rule), Some(dests)) = (j.rule, &j.destinations) {
         let how = if j.digest_only == Some(true) {
             "digest for"

@@ -4,6 +4,8 @@
 use serde::Serialize;
 
 use crate::classify::SeverityLabel;
+use crate::decide::rules::DecidedBy;
+use crate::decide::rules::runbook::{RunbookFields, expand};
 use crate::decide::{Decision, Record};
 
 /// The `--format json` record: one object per finding read. Its keys are a contract that
@@ -72,6 +74,9 @@ pub struct JsonRecord<'a> {
     /// The GuardDuty User Guide's section on this finding type
     /// ([`crate::classify::docs_url`]): where to start reading.
     pub docs_url: Option<String>,
+    /// The deciding rule's `runbook`, filled in for this finding; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runbook_url: Option<String>,
     /// Where it was read.
     pub source: &'a str,
     /// Line in the decompressed object.
@@ -127,8 +132,32 @@ impl<'a> JsonRecord<'a> {
             },
             console_url: c.console_url.as_deref(),
             docs_url: crate::classify::docs_url(c.partition, f.type_str()),
+            runbook_url: runbook_url(r),
             source: r.source,
             line: r.line,
         }
     }
+}
+
+/// The deciding rule's runbook link for this finding, if the rule has one.
+fn runbook_url(r: &Record<'_>) -> Option<String> {
+    let (
+        Decision::Routed {
+            by: DecidedBy::Rule { index, .. },
+            ..
+        },
+        Some(rules),
+    ) = (r.decision, r.rules)
+    else {
+        return None;
+    };
+    let template = rules.rules().get(index)?.runbook.as_deref()?;
+    let fields = RunbookFields {
+        finding_type: r.finding.type_str(),
+        account: r.class.account_id,
+        region: r.class.region,
+        resource: r.class.resource.as_deref(),
+        id: r.finding.id(),
+    };
+    Some(expand(template, &fields))
 }

@@ -211,14 +211,19 @@ pub(crate) fn is_safe_url(s: &str, max: usize) -> bool {
 pub const CONSOLE_LINK_TEXT: &str = "Open in GuardDuty";
 /// The label of the link to the finding type's documentation ([`JsonRecord::docs_url`]).
 pub const DOCS_LINK_TEXT: &str = "About this finding type";
+/// The label of the link to the deciding rule's runbook ([`JsonRecord::runbook_url`]).
+pub const RUNBOOK_LINK_TEXT: &str = "Runbook";
+/// Every label an alert's links have.
+pub(crate) const LINK_TEXTS: [&str; 3] = [CONSOLE_LINK_TEXT, DOCS_LINK_TEXT, RUNBOOK_LINK_TEXT];
 
 /// The links an alert offers, in order, each as [`safe_url`] makes it (at most `max` bytes;
 /// a link that is not one is left out): the finding in the console, then its type's
-/// documentation.
+/// documentation, then the deciding rule's runbook.
 pub(crate) fn alert_links(j: &JsonRecord<'_>, max: usize) -> Vec<(&'static str, String)> {
     [
         (CONSOLE_LINK_TEXT, j.console_url),
         (DOCS_LINK_TEXT, j.docs_url.as_deref()),
+        (RUNBOOK_LINK_TEXT, j.runbook_url.as_deref()),
     ]
     .into_iter()
     .filter_map(|(label, url)| Some((label, safe_url(url?, max)?)))
@@ -391,6 +396,7 @@ pub(crate) mod fixtures {
             digest_only: None,
             console_url: Some(url),
             docs_url: Some(url.to_owned()),
+            runbook_url: Some(url.to_owned()),
             source: s,
             line: 1,
         }

@@ -140,6 +140,9 @@ fn custom_details(ctx: &AlertContext<'_>) -> Value {
     if let Some(url) = j.docs_url.as_deref().and_then(|u| safe_url(u, MAX_URL)) {
         m.insert("docs_url".into(), Value::String(url));
     }
+    if let Some(url) = j.runbook_url.as_deref().and_then(|u| safe_url(u, MAX_URL)) {
+        m.insert("runbook_url".into(), Value::String(url));
+    }
     m.insert("severity".into(), json!(j.severity));
     if let Some(c) = j.count {
         m.insert("count".into(), json!(c));
@@ -294,7 +297,7 @@ pub fn check_pagerduty_invariants(v: &Value) -> Result<(), String> {
         .ok_or("custom_details is not an object")?;
     for (k, d) in details
         .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "console_url" | "docs_url"))
+        .filter(|(k, _)| !matches!(k.as_str(), "console_url" | "docs_url" | "runbook_url"))
     {
         match d {
             Value::String(_) => string(d, k, MAX_DETAIL)?,
@@ -302,7 +305,7 @@ pub fn check_pagerduty_invariants(v: &Value) -> Result<(), String> {
             other => return Err(format!("custom_details.{k} is {other}")),
         }
     }
-    for key in ["console_url", "docs_url"] {
+    for key in ["console_url", "docs_url", "runbook_url"] {
         if let Some(url) = details.get(key)
             && !url.as_str().is_some_and(|u| is_safe_url(u, MAX_URL))
         {
@@ -311,8 +314,7 @@ pub fn check_pagerduty_invariants(v: &Value) -> Result<(), String> {
     }
     for link in v["links"].as_array().ok_or("links is not an array")? {
         let href = link["href"].as_str().ok_or("link without href")?;
-        let text_ok =
-            [LINK_TEXT, super::DOCS_LINK_TEXT].contains(&link["text"].as_str().unwrap_or(""));
+        let text_ok = super::LINK_TEXTS.contains(&link["text"].as_str().unwrap_or(""));
         if !is_safe_url(href, MAX_URL) || !text_ok {
             return Err(format!("unsafe link {link}"));
         }

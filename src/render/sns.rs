@@ -278,6 +278,9 @@ fn chatbot_body(j: &JsonRecord<'_>, budget: usize) -> String {
             "Read what this finding type means and how to respond: {url}"
         ));
     }
+    if let Some(url) = &j.runbook_url {
+        next_steps.push(format!("Follow your team's runbook: {url}"));
+    }
     let keywords: Vec<String> = [
         Some(j.severity_label.as_str()),
         Some(j.threat_purpose),
@@ -311,6 +314,7 @@ fn chatbot_body(j: &JsonRecord<'_>, budget: usize) -> String {
                 "severity": format_severity(j.severity),
                 "console_url": j.console_url.unwrap_or(""),
                 "docs_url": j.docs_url.as_deref().unwrap_or(""),
+                "runbook_url": j.runbook_url.as_deref().unwrap_or(""),
             },
         },
     });

@@ -349,8 +349,7 @@ pub fn check_teams_invariants(v: &Value) -> Result<(), String> {
     }
     let actions = card["actions"].as_array().ok_or("no actions")?;
     for act in actions {
-        let title_ok =
-            [ACTION_TITLE, super::DOCS_LINK_TEXT].contains(&act["title"].as_str().unwrap_or(""));
+        let title_ok = super::LINK_TEXTS.contains(&act["title"].as_str().unwrap_or(""));
         if act["type"] != "Action.OpenUrl" || !title_ok {
             return Err(format!("unexpected action {act}"));
         }

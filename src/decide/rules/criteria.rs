@@ -199,6 +199,16 @@ pub(super) fn rule(
             }
         }
     };
+    if let Some(t) = &r.runbook {
+        let problem = if matches!(action, StoredAction::Suppress(_)) {
+            Err("a suppress rule sends nothing: remove runbook (or use action = \"route\")".into())
+        } else {
+            super::runbook::check_template(t.get_ref())
+        };
+        if let Err(e) = problem {
+            cx.error(Some(t.span()), ctx, "runbook", e);
+        }
+    }
     if cx.errors.len() > errors_before {
         return None;
     }
@@ -207,6 +217,7 @@ pub(super) fn rule(
         description: r.description,
         line: cx.line(Some(span)),
         matcher: matcher?,
+        runbook: r.runbook.map(Spanned::into_inner),
         action,
     })
 }

@@ -275,6 +275,8 @@ pub(crate) struct RuleFile {
     pub destinations: Option<Spanned<Vec<Spanned<String>>>>,
     /// suppress: why (reported for every suppressed finding).
     pub reason: Option<Spanned<String>>,
+    /// route, digest: a link template for the alerts' runbook (see [`super::runbook`]).
+    pub runbook: Option<Spanned<String>>,
 }
 
 /// `action` of a rule.

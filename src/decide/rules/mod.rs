@@ -52,6 +52,7 @@ mod destinations;
 mod file;
 mod index;
 mod matcher;
+pub mod runbook;
 
 #[cfg(test)]
 mod tests;
@@ -200,6 +201,9 @@ pub struct Rule {
     pub line: Option<usize>,
     /// Its criteria.
     pub matcher: Matcher,
+    /// Its `runbook` link template, checked ([`runbook::check_template`]); route and digest
+    /// rules only.
+    pub runbook: Option<String>,
     action: StoredAction,
 }
 

@@ -752,7 +752,14 @@ fn example_file_is_valid_and_does_what_it_says() {
     );
     assert_eq!(c.destinations()[4].concurrency, Some(4));
     assert_eq!(c.destinations()[1].rate_per_second, Some(1.0));
-    assert_eq!(c.rules()[3].line, Some(66));
+    assert_eq!(c.rules()[3].line, Some(67));
+    assert_eq!(
+        c.rules()[2].runbook.as_deref(),
+        Some(
+            "https://wiki.example.com/security/guardduty/{type}?account={account}&region={region}"
+        )
+    );
+    assert_eq!(c.rules()[3].runbook, None);
 
     let prod = r#""accountId":"111122223333""#;
     let sandbox = r#""accountId":"777788889999""#;
@@ -1059,6 +1066,24 @@ fn action_errors() {
             ],
         ),
         (
+            "action = \"route\"\ndestinations = [\"a\"]\nrunbook = \"http://wiki.example/{type}\"",
+            &[
+                r#"rules.toml:6: rule #1 "r": runbook: must be an https:// link, e.g. runbook = "https://wiki.example/guardduty/{type}""#,
+            ],
+        ),
+        (
+            "action = \"route\"\ndestinations = [\"a\"]\nrunbook = \"https://wiki.example/{finding}\"",
+            &[
+                r#"rules.toml:6: rule #1 "r": runbook: has an unknown placeholder {finding}; use {type}, {account}, {region}, {resource}, {id}"#,
+            ],
+        ),
+        (
+            "action = \"suppress\"\nreason = \"x\"\nrunbook = \"https://wiki.example/{type}\"",
+            &[
+                r#"rules.toml:6: rule #1 "r": runbook: a suppress rule sends nothing: remove runbook (or use action = "route")"#,
+            ],
+        ),
+        (
             "action = \"rout\"",
             &[
                 r#"rules.toml:4: rule #1 "r": action: unknown variant `rout`, expected one of `route`, `digest`, `suppress`"#,
@@ -1067,7 +1092,7 @@ fn action_errors() {
         (
             "action = \"route\"\ndestinations = [\"a\"]\nenabled = false",
             &[
-                "rules.toml:6: rule #1 \"r\": unknown field `enabled`, expected one of `name`, `description`, `match`, `action`, `destinations`, `reason`",
+                "rules.toml:6: rule #1 \"r\": unknown field `enabled`, expected one of `name`, `description`, `match`, `action`, `destinations`, `reason`, `runbook`",
             ],
         ),
     ];
