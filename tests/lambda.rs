@@ -261,6 +261,35 @@ async fn messages_carry_subject_attributes_and_the_raw_finding() {
     assert_eq!(body["version"], "1");
     assert_eq!(body["alert"]["decision"], "alert");
     assert_eq!(body["finding"]["type"], "AttackSequence:S3/CompromisedData");
+    // Published with MessageStructure json: e-mail subscribers get text, every other protocol
+    // (this SQS queue) the JSON body, unchanged.
+    let published = support::moto_sns_published(&w.moto, &w.topic_arn).await;
+    assert_eq!(published.len(), 10);
+    let mut seen = 0;
+    for message in &published {
+        let m: Value = serde_json::from_str(message).expect("a JSON message structure");
+        let keys: Vec<&String> = m.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["default", "email"], "{message}");
+        let default: Value = serde_json::from_str(m["default"].as_str().unwrap()).unwrap();
+        let id = default["alert"]["id"].clone();
+        let (_, via_sqs) = got.iter().find(|(_, b)| b["alert"]["id"] == id).unwrap();
+        assert_eq!(&default, via_sqs, "SQS got the default body");
+        let email = m["email"].as_str().unwrap();
+        assert!(!email.trim_start().starts_with('{'), "{email}");
+        if id == "7091bdea64d6b4a4556bc0c341eab860" {
+            assert!(
+                email.starts_with("[Critical] AttackSequence:S3/CompromisedData\n"),
+                "{email}"
+            );
+            assert!(email.contains("\nAccount     111122223333\n"), "{email}");
+            assert!(
+                email.contains("guardduty-attack-sequence-finding-types.html#attack-sequence-s3-compromised-data"),
+                "{email}"
+            );
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 1);
     assert!(
         response["export_lag_seconds"]
             .as_f64()

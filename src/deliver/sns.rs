@@ -250,8 +250,11 @@ struct BatchOutcome {
 fn entry(dest: &SnsDestination, idx: usize, m: &AlertMessage) -> PublishBatchRequestEntry {
     let mut e = PublishBatchRequestEntry::builder()
         .id(idx.to_string())
-        .message(&m.body)
+        .message(m.message())
         .subject(&m.subject);
+    if m.email.is_some() {
+        e = e.message_structure("json");
+    }
     for a in &m.attributes {
         if let Ok(v) = MessageAttributeValue::builder()
             .data_type(a.data_type)
@@ -443,6 +446,7 @@ mod tests {
             label: SeverityLabel::High,
             subject: "s".into(),
             body: "x".repeat(size),
+            email: None,
             finding_truncated: false,
             attributes: Vec::new(),
             group_id: "g".into(),

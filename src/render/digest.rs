@@ -287,6 +287,7 @@ pub fn sns_digest(ctx: &DigestContext<'_>, format: MessageFormat) -> AlertMessag
         label: ctx.top_label(),
         subject: subject(ctx),
         body,
+        email: Some(digest_email(ctx)),
         finding_truncated: false,
         attributes: vec![
             Attribute {
@@ -310,6 +311,33 @@ pub fn sns_digest(ctx: &DigestContext<'_>, format: MessageFormat) -> AlertMessag
         digest: true,
         alerts: ctx.digest.total as u64,
     }
+}
+
+/// The e-mail text of a digest.
+pub fn digest_email(ctx: &DigestContext<'_>) -> String {
+    let mut t = String::with_capacity(2048);
+    t.push_str(&super::email::field(&ctx.headline()));
+    t.push('\n');
+    if let Some(note) = ctx.individually_note() {
+        t.push_str(&super::email::field(&note));
+        t.push('\n');
+    }
+    t.push_str("\nBy type:\n");
+    for line in ctx.type_lines() {
+        t.push_str(&format!("  {}\n", super::email::field(&line)));
+    }
+    t.push_str("\nMost severe:\n");
+    for a in &ctx.digest.top {
+        t.push_str(&format!("  {}\n", super::email::field(&summary_line(a))));
+        if let Some(url) = &a.console_url {
+            t.push_str(&format!("    {}\n", super::email::field(url)));
+        }
+    }
+    t.push_str(&format!(
+        "\nSent by guardduty-alerts from {}.\n",
+        super::email::field(ctx.source)
+    ));
+    super::email::finish(t)
 }
 
 #[cfg(test)]
@@ -361,6 +389,43 @@ pub(crate) mod tests {
         assert_eq!(g["top"][0]["severity"], 8.0);
         assert_eq!(g["source"], "s3://b/k.jsonl.gz");
         assert!(g["id"].as_str().unwrap().starts_with("digest-"));
+    }
+
+    #[test]
+    fn digest_email_lists_counts_types_and_the_most_severe() {
+        let d = digest_of(30, "line\nbreak\u{2028}forged");
+        let ctx = DigestContext {
+            digest: &d,
+            source: "s3://b/k",
+            destination: "t",
+        };
+        let t = digest_email(&ctx);
+        assert!(
+            t.starts_with("GuardDuty digest: 30 alerts (10 High, 10 Medium, 10 Low)\nplus 2 Critical alerts sent individually\n\nBy type:\n"),
+            "{t}"
+        );
+        // 13 types: TYPES_SHOWN lines and one for the rest; 10 alerts, each with its link.
+        let by_type = t
+            .split("\nBy type:\n")
+            .nth(1)
+            .unwrap()
+            .split("\n\n")
+            .next()
+            .unwrap();
+        assert_eq!(by_type.lines().count(), TYPES_SHOWN + 1, "{t}");
+        assert!(by_type.ends_with("6 more in 3 other types"), "{t}");
+        let top = t
+            .split("\nMost severe:\n")
+            .nth(1)
+            .unwrap()
+            .split("\n\n")
+            .next()
+            .unwrap();
+        assert_eq!(top.lines().count(), 20, "{t}");
+        assert!(!t.contains("line\nbreak") && !t.contains('\u{2028}'), "{t}");
+        assert!(t.ends_with("\nSent by guardduty-alerts from s3://b/k.\n"));
+        let m = sns_digest(&ctx, MessageFormat::Json);
+        assert_eq!(m.email.as_deref(), Some(t.as_str()));
     }
 
     #[test]

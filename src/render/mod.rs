@@ -26,6 +26,7 @@ use std::borrow::Cow;
 use crate::render::json::JsonRecord;
 
 pub mod digest;
+pub mod email;
 pub mod generic;
 pub mod json;
 pub mod pagerduty;

@@ -9,6 +9,8 @@ use crate::classify::{SeverityLabel, format_severity};
 use crate::common::format::MessageFormat;
 use crate::common::hash::{dedup_id, fifo_id};
 use crate::decide::Record;
+use crate::render::AlertContext;
+use crate::render::email::alert_email;
 use crate::render::json::JsonRecord;
 
 /// SNS's limit for one message (body plus attributes), and for a whole PublishBatch request.
@@ -38,8 +40,11 @@ pub struct AlertMessage {
     pub label: SeverityLabel,
     /// At most [`SUBJECT_MAX_CHARS`] printable ASCII characters.
     pub subject: String,
-    /// The body, at most [`SNS_MAX_BYTES`] with the attributes.
+    /// The body every protocol but e-mail receives (SQS, Lambda, HTTPS, Amazon Q).
     pub body: String,
+    /// The plain text e-mail subscribers receive ([`super::email`]); when set, the message is
+    /// published with `MessageStructure: json` ([`AlertMessage::message`]).
+    pub email: Option<String>,
     /// Whether the raw finding had to be shortened to fit.
     pub finding_truncated: bool,
     /// Attributes for subscription filter policies.
@@ -55,10 +60,42 @@ pub struct AlertMessage {
 }
 
 impl AlertMessage {
-    /// Bytes this message counts against SNS's size limits.
+    /// Bytes this message counts against SNS's size limits (at most [`SNS_MAX_BYTES`]): the
+    /// published message ([`AlertMessage::message`]) and the attributes.
     pub fn size(&self) -> usize {
-        self.body.len() + attributes_size(&self.attributes)
+        let message = match &self.email {
+            None => self.body.len(),
+            Some(email) => {
+                r#"{"default":,"email":}"#.len()
+                    + json_string_len(&self.body)
+                    + json_string_len(email)
+            }
+        };
+        message + attributes_size(&self.attributes)
     }
+
+    /// The message to publish: the body, or with an e-mail text
+    /// `{"default": BODY, "email": TEXT}` (to be sent with `MessageStructure: json`).
+    pub fn message(&self) -> std::borrow::Cow<'_, str> {
+        match &self.email {
+            None => std::borrow::Cow::Borrowed(&self.body),
+            Some(email) => std::borrow::Cow::Owned(
+                serde_json::json!({"default": self.body, "email": email}).to_string(),
+            ),
+        }
+    }
+}
+
+/// The length of `s` as a JSON string, quotes included (as serde_json escapes it).
+fn json_string_len(s: &str) -> usize {
+    2 + s
+        .bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            0..0x20 => 6,
+            _ => 1,
+        })
+        .sum::<usize>()
 }
 
 fn attributes_size(attrs: &[Attribute]) -> usize {
@@ -72,17 +109,32 @@ fn attributes_size(attrs: &[Attribute]) -> usize {
 pub fn render(r: &Record<'_>, format: MessageFormat) -> AlertMessage {
     let j = JsonRecord::new(r);
     let attributes = attributes(&j);
-    let budget = SNS_MAX_BYTES - attributes_size(&attributes) - 1024;
-    let (body, finding_truncated) = match format {
-        MessageFormat::Json => json_body(&j, r.raw, budget),
-        MessageFormat::Chatbot => (chatbot_body(&j, budget), false),
-    };
+    let email = alert_email(&AlertContext::new(&j).with_account_name(j.account_name));
+    let mut budget = SNS_MAX_BYTES - attributes_size(&attributes) - 1024 - json_string_len(&email);
+    let (mut body, mut finding_truncated);
+    loop {
+        (body, finding_truncated) = match format {
+            MessageFormat::Json => json_body(&j, r.raw, budget),
+            MessageFormat::Chatbot => (chatbot_body(&j, budget), false),
+        };
+        // Inside the "default" string, the body's quotes and backslashes are escaped: shrink
+        // the budget by what that adds until the whole message fits (twice at most in practice).
+        let published = r#"{"default":,"email":}"#.len()
+            + json_string_len(&body)
+            + json_string_len(&email)
+            + attributes_size(&attributes);
+        if published <= SNS_MAX_BYTES || budget < 4096 {
+            break;
+        }
+        budget = budget.saturating_sub(published - SNS_MAX_BYTES + 1024);
+    }
     AlertMessage {
         finding_id: j.id.to_owned(),
         finding_type: j.finding_type.to_owned(),
         label: r.class.label,
         subject: subject(&j),
         body,
+        email: Some(email),
         finding_truncated,
         attributes,
         group_id: fifo_id(j.account_id.unwrap_or(""), "unknown-account"),
@@ -400,6 +452,21 @@ mod tests {
     }
 
     #[test]
+    fn e_mail_gets_text_every_other_protocol_the_body() {
+        for format in [MessageFormat::Json, MessageFormat::Chatbot] {
+            let m = message(LINE, format);
+            let published: serde_json::Value = serde_json::from_str(&m.message()).unwrap();
+            assert_eq!(published["default"].as_str(), Some(m.body.as_str()));
+            let email = published["email"].as_str().unwrap();
+            assert!(
+                email.starts_with("[High] UnauthorizedAccess:EC2/SSHBruteForce\n"),
+                "{email}"
+            );
+            assert_eq!(m.message().len() + attributes_size(&m.attributes), m.size());
+        }
+    }
+
+    #[test]
     fn oversized_findings_are_shortened_never_the_summary() {
         let big = LINE.replace(
             r#""resource":"#,
@@ -412,7 +479,11 @@ mod tests {
         assert_eq!(v["alert"]["id"], "abc");
         assert_eq!(v["finding"], serde_json::Value::Null);
         assert_eq!(v["finding_truncated"]["bytes"], big.len());
-        assert!(v["finding_truncated"]["excerpt"].as_str().unwrap().len() > 100_000);
+        // Escaped twice (in the body, then in the message's "default" string) this padding
+        // takes 10 bytes per 4 of the finding, so about 100 KB of it fit.
+        assert!(v["finding_truncated"]["excerpt"].as_str().unwrap().len() > 90_000);
+        // size() counts the published message exactly.
+        assert_eq!(m.message().len() + attributes_size(&m.attributes), m.size());
     }
 
     #[test]

@@ -965,12 +965,43 @@ pub fn env_file_contents(env: &[(&str, &str)]) -> String {
 /// `POST path` with a JSON body to 127.0.0.1:port (HTTP/1.1, `Connection: close`); returns the
 /// status and the (de-chunked) body.
 async fn http_post(port: u16, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>), String> {
+    http_request("POST", port, path, body).await
+}
+
+/// What moto's SNS published to `topic_arn`, as moto holds it (its `/moto-api/data.json`
+/// inspection endpoint: `[message id, message, subject, attributes, group id]` per publish):
+/// the messages exactly as the function sent them, before SNS picks what each protocol gets.
+pub async fn moto_sns_published(moto: &Moto, topic_arn: &str) -> Vec<String> {
+    let (status, body) = http_request("GET", moto.port, "/moto-api/data.json", b"")
+        .await
+        .unwrap_or_else(|e| panic!("GET /moto-api/data.json: {e}"));
+    assert_eq!(status, 200, "GET /moto-api/data.json");
+    let data: serde_json::Value = serde_json::from_slice(&body).expect("moto-api JSON");
+    let topics = data["sns"]["Topic"].as_array().cloned().unwrap_or_default();
+    let topic = topics
+        .iter()
+        .find(|t| t["arn"] == topic_arn)
+        .unwrap_or_else(|| panic!("moto has no topic {topic_arn}"));
+    topic["sent_notifications"]
+        .as_array()
+        .expect("sent_notifications")
+        .iter()
+        .map(|n| n[1].as_str().expect("message").to_owned())
+        .collect()
+}
+
+async fn http_request(
+    method: &str,
+    port: u16,
+    path: &str,
+    body: &[u8],
+) -> Result<(u16, Vec<u8>), String> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .map_err(|e| format!("connect to 127.0.0.1:{port}: {e}"))?;
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
