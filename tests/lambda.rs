@@ -1371,3 +1371,265 @@ async fn scheduled_health_check_reports_each_publishing_destination_through_the_
         .collect();
     assert_eq!(regions.len(), 4, "{regions:?}");
 }
+
+/// A `GuardDuty Finding` event through the real binary: the finding alerts like an export line,
+/// and with a dedup table the two paths share state: the export that holds the same finding, and
+/// the event again, do not alert it twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guardduty_finding_events_alert_once_beside_exports() {
+    let w = world(false).await;
+    let table = "guardduty-alerts-dedup";
+    create_dedup_table(&guardduty_alerts::app::aws::dynamodb_client(&w.sdk), table).await;
+    let mut env = w.env();
+    env.push(("DEDUP_TABLE", table.into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let emulator = Emulator::start("guardduty-alerts-lambda", &env).await;
+    let invoke = async |e: &Value| {
+        emulator
+            .invoke(e)
+            .await
+            .unwrap_or_else(|err| panic!("invocation failed: {err}\n{}", emulator.logs()))
+    };
+    let finding_event = event("guardduty-finding.json");
+    let r = invoke(&finding_event).await;
+    assert_eq!(r["shape"], "guardduty_finding", "{r}");
+    assert_eq!(r["event_findings"], 1, "{r}");
+    assert_eq!(r["objects"], 0, "{r}");
+    assert_eq!(r["findings"], 1, "{r}");
+    assert_eq!(r["alerts_sent"], 1, "{r}");
+    assert_eq!(assert_account(&r), (1, 0));
+    let got = w.alerts(1).await;
+    assert_eq!(got.len(), 1);
+    let (envelope, body) = &got[0];
+    assert_eq!(body["alert"]["id"], finding_event["detail"]["id"]);
+    assert_eq!(body["alert"]["severity_label"], "High");
+    assert_eq!(
+        body["finding"], finding_event["detail"],
+        "the raw finding, whole"
+    );
+    assert!(
+        envelope["Subject"]
+            .as_str()
+            .unwrap()
+            .contains("InstanceCredentialExfiltration"),
+        "{envelope}"
+    );
+
+    // The export holding the same finding (and eleven others): that one is a duplicate.
+    let r = invoke(&event("s3-put.json")).await;
+    assert_eq!(r["alerts_sent"], 9, "{r}");
+    assert_eq!(r["deduplicated"]["duplicate"], 1, "{r}");
+    assert_eq!(w.alerts(9).await.len(), 9);
+    // The event again (EventBridge delivers at least once): nothing sent.
+    let r = invoke(&finding_event).await;
+    assert_eq!(r["alerts_sent"], 0, "{r}");
+    assert_eq!(r["deduplicated"]["duplicate"], 1, "{r}");
+    assert_eq!(assert_account(&r), (0, 0));
+
+    // Through SQS: a detail that is not a finding fails its message only.
+    let mut bad = finding_event.clone();
+    bad["detail"] = json!({ "type": "Recon:EC2/PortProbeUnprotectedPort" });
+    let sqs = json!({ "Records": [
+        { "messageId": "good", "eventSource": "aws:sqs", "body": finding_event.to_string() },
+        { "messageId": "bad", "eventSource": "aws:sqs", "body": bad.to_string() },
+    ]});
+    let r = invoke(&sqs).await;
+    assert_eq!(
+        r["batchItemFailures"],
+        json!([{ "itemIdentifier": "bad" }]),
+        "{r}"
+    );
+    assert_eq!(r["deduplicated"]["duplicate"], 1, "{r}");
+    assert!(w.alerts(0).await.is_empty());
+}
+
+/// The result codes of S3 Batch Operations tasks, from the real binary: Succeeded with the
+/// counts, PermanentFailure for what a retry cannot mend, and replays that send nothing unless
+/// the job asks to realert. The response is what Batch Operations reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_operations_tasks_get_a_result_each() {
+    use aws_lambda_events::event::s3::batch_job::S3BatchJobResponse;
+    let w = world(false).await;
+    let table = "guardduty-alerts-dedup";
+    create_dedup_table(&guardduty_alerts::app::aws::dynamodb_client(&w.sdk), table).await;
+    let damaged = key_current().replace(UUID, "0d0d0d0d-1111-4222-8333-444455556666");
+    let gz = sample_gz();
+    w.put(&damaged, gz[..gz.len() * 3 / 4].to_vec()).await;
+    let mut env = w.env();
+    env.push(("DEDUP_TABLE", table.into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let emulator = Emulator::start("guardduty-alerts-lambda", &env).await;
+    let task = |id: &str, key: &str| {
+        json!({ "taskId": id, "s3Key": key, "s3VersionId": null,
+                "s3BucketArn": format!("arn:aws:s3:::{BUCKET}") })
+    };
+    let encoded = |key: &str| key.replace(' ', "+");
+    let v1 = json!({
+        "invocationSchemaVersion": "1.0",
+        "invocationId": "inv-1",
+        "job": { "id": "job-1" },
+        "tasks": [
+            task("ok", &key_current()),
+            task("spaces", &encoded(&key_spaces())),
+            task("not-an-export", "AWSLogs/111122223333/GuardDuty/us-east-1/manifest.csv"),
+            task("missing", &key_current().replace(UUID, "99999999-1111-4222-8333-444455556666")),
+            task("damaged", &damaged),
+        ]
+    });
+    let r = emulator
+        .invoke(&v1)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", emulator.logs()));
+    let typed: S3BatchJobResponse = serde_json::from_value(r.clone()).expect("S3BatchJobResponse");
+    assert_eq!(typed.invocation_schema_version.as_deref(), Some("1.0"));
+    assert_eq!(typed.invocation_id.as_deref(), Some("inv-1"));
+    assert_eq!(
+        typed.treat_missing_keys_as.as_deref(),
+        Some("PermanentFailure")
+    );
+    let results: Vec<(String, String, String)> = typed
+        .results
+        .iter()
+        .map(|t| {
+            (
+                t.task_id.clone().unwrap(),
+                t.result_code.clone().unwrap(),
+                t.result_string.clone().unwrap(),
+            )
+        })
+        .collect();
+    let by_id = |id: &str| {
+        results
+            .iter()
+            .find(|(t, _, _)| t == id)
+            .unwrap_or_else(|| panic!("{id} in {r}"))
+            .clone()
+    };
+    assert_eq!(results.len(), 5, "{r}");
+    assert_eq!(by_id("ok").1, "Succeeded", "{r}");
+    assert_eq!(by_id("ok").2, "findings 12, alerts 10", "{r}");
+    // The same findings under another key: the dedup table says they went out.
+    assert_eq!(by_id("spaces").1, "Succeeded", "{r}");
+    assert_eq!(by_id("spaces").2, "findings 12, alerts 0", "{r}");
+    let (_, code, why) = by_id("not-an-export");
+    assert_eq!(code, "PermanentFailure", "{r}");
+    assert!(
+        why.contains("not_an_export") && why.contains("manifest"),
+        "{why}"
+    );
+    let (_, code, why) = by_id("missing");
+    assert_eq!(code, "PermanentFailure", "{r}");
+    assert!(
+        why.contains("99999999-1111") && why.contains("NoSuchKey"),
+        "{why}"
+    );
+    let (_, code, why) = by_id("damaged");
+    assert_eq!(code, "PermanentFailure", "{r}");
+    assert!(why.contains(&damaged) && why.contains("processed"), "{why}");
+    // Ten alerts from "ok", and those of the damaged object before the damage were duplicates.
+    assert_eq!(w.alerts(10).await.len(), 10);
+
+    // Schema 2.0: a replay sends nothing; with the user argument realert=true, everything again.
+    let v2 = |realert: &str| {
+        json!({
+            "invocationSchemaVersion": "2.0",
+            "invocationId": "inv-2",
+            "job": { "id": "job-2", "userArguments": { "realert": realert } },
+            "tasks": [{ "taskId": "again", "s3Bucket": BUCKET, "s3Key": key_current(), "s3VersionId": null }]
+        })
+    };
+    let r = emulator.invoke(&v2("false")).await.expect("replay");
+    assert_eq!(r["invocationSchemaVersion"], "2.0", "{r}");
+    assert_eq!(
+        r["results"],
+        json!([{ "taskId": "again", "resultCode": "Succeeded", "resultString": "findings 12, alerts 0" }]),
+        "{r}"
+    );
+    assert!(w.alerts(0).await.is_empty());
+    let r = emulator.invoke(&v2("true")).await.expect("realert");
+    assert_eq!(
+        r["results"][0]["resultString"], "findings 12, alerts 10",
+        "{r}"
+    );
+    assert_eq!(w.alerts(10).await.len(), 10);
+}
+
+/// A task whose alerts could not be delivered, or whose object's stream broke off, is a
+/// TemporaryFailure, so that Batch Operations tries it again; the retry sends only what did not
+/// go out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_operations_retry_what_a_retry_can_mend() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use support::http::{Reply, Server};
+    use support::proxy::{Action, FaultProxy};
+    let w = world(false).await;
+    let table = "guardduty-alerts-dedup";
+    create_dedup_table(&guardduty_alerts::app::aws::dynamodb_client(&w.sdk), table).await;
+    let up = std::sync::Arc::new(AtomicBool::new(false));
+    let up2 = up.clone();
+    let slack = Server::start(move |_, _| {
+        if up2.load(Ordering::SeqCst) {
+            Reply::status(200, "ok")
+        } else {
+            Reply::status(404, "no_service")
+        }
+    })
+    .await;
+    let url = slack.url("/services/T0KEN");
+    let app = w
+        .app(&[
+            ("SNS_TOPIC_ARN", ""),
+            ("SLACK_WEBHOOK_URL", &url),
+            ("ALLOW_HTTP_WEBHOOKS", "true"),
+            ("DEDUP_TABLE", table),
+        ])
+        .await;
+    let batch = json!({
+        "invocationSchemaVersion": "1.0",
+        "invocationId": "inv",
+        "job": { "id": "job" },
+        "tasks": [{ "taskId": "t", "s3Key": key_current(), "s3VersionId": null,
+                    "s3BucketArn": format!("arn:aws:s3:::{BUCKET}") }]
+    });
+    let r = handle(&app, batch.clone())
+        .await
+        .expect("a response, not an error");
+    let result = &r["results"][0];
+    assert_eq!(result["resultCode"], "TemporaryFailure", "{r}");
+    let why = result["resultString"].as_str().unwrap();
+    assert!(why.contains("10 alert(s) not delivered"), "{why}");
+    assert!(!why.contains("T0KEN"), "the webhook URL is a secret: {why}");
+    up.store(true, Ordering::SeqCst);
+    let r = handle(&app, batch.clone()).await.expect("retry");
+    assert_eq!(r["results"][0]["resultCode"], "Succeeded", "{r}");
+    assert_eq!(
+        r["results"][0]["resultString"], "findings 12, alerts 10",
+        "{r}"
+    );
+
+    // A stream cut mid-body: temporary (the network, not the object).
+    let big = key_current().replace(UUID, "0b0b0b0b-1111-4222-8333-444455556666");
+    let gz = big_export(40);
+    let cut = gz.len() / 2;
+    w.put(&big, gz).await;
+    let proxy = FaultProxy::start(&w.moto.endpoint, move |r| {
+        if r.is_get_object() {
+            Action::CutBodyAfter(cut)
+        } else {
+            Action::Forward
+        }
+    })
+    .await;
+    let app = w.app_via(&proxy.endpoint, &[("DEDUP_TABLE", table)]).await;
+    let mut cut_batch = batch.clone();
+    cut_batch["tasks"][0]["s3Key"] = json!(big);
+    let r = handle(&app, cut_batch).await.expect("a response");
+    assert_eq!(r["results"][0]["resultCode"], "TemporaryFailure", "{r}");
+    assert!(
+        r["results"][0]["resultString"]
+            .as_str()
+            .unwrap()
+            .contains(&big),
+        "{r}"
+    );
+}

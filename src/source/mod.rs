@@ -26,6 +26,14 @@ pub enum SourceRef {
     File(PathBuf),
     /// `s3://bucket/key`.
     S3(ObjectRef),
+    /// Findings that came inside an event (an EventBridge `GuardDuty Finding`), as JSON Lines,
+    /// with the name logs and records give them.
+    Inline {
+        /// How it is named: `GuardDuty Finding event ID (finding ID)`.
+        name: String,
+        /// The JSON Lines.
+        body: bytes::Bytes,
+    },
 }
 
 impl SourceRef {
@@ -65,6 +73,7 @@ impl fmt::Display for SourceRef {
             SourceRef::Stdin => f.write_str("stdin"),
             SourceRef::File(p) => write!(f, "{}", p.display()),
             SourceRef::S3(o) => o.fmt(f),
+            SourceRef::Inline { name, .. } => f.write_str(name),
         }
     }
 }
@@ -142,6 +151,7 @@ pub async fn open_local(src: &SourceRef) -> Result<ByteStream, OpenError> {
             }
             Err(e) => Err(local_error(src, e)),
         },
+        SourceRef::Inline { body, .. } => Ok(Box::pin(io::Cursor::new(body.clone()))),
         SourceRef::S3(_) => Err(OpenError::Unsupported {
             source_name: src.to_string(),
             detail: "S3 sources are not available in this opener".into(),

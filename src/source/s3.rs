@@ -53,7 +53,7 @@ fn map_get_error(obj: &ObjectRef, e: SdkError<GetObjectError>) -> OpenError {
     match (&e, code.as_deref(), status) {
         (SdkError::ServiceError(se), _, _) if se.err().is_no_such_key() => OpenError::NotFound {
             source_name,
-            detail: "NoSuchKey: the object was deleted after the event was sent".into(),
+            detail: "NoSuchKey: the object does not exist (deleted after the event was sent, or never there)".into(),
         },
         (_, Some("NoSuchKey" | "NoSuchVersion"), _) | (_, _, Some(404)) => OpenError::NotFound {
             source_name,

@@ -1,12 +1,16 @@
 //! What a Lambda invocation asks for: the export objects named by the event that started it.
 //!
-//! Pure functions over the event's JSON, no I/O. Five shapes are recognised:
+//! Pure functions over the event's JSON, no I/O. These shapes are recognised:
 //!
 //! - an S3 event notification (`Records[].s3`), object keys URL-encoded;
+//! - an EventBridge `GuardDuty Finding` event (`source` `aws.guardduty`): one finding in
+//!   `detail`, no object ([`EventFinding`]);
+//! - an S3 Batch Operations invocation (schema 1.0 or 2.0): one [`Unit`] per task, keys
+//!   URL-encoded, answered per task ([`BatchJob`]);
 //! - S3's `s3:TestEvent`, sent when a notification is configured (acknowledged, skipped);
 //! - an EventBridge event from `aws.s3` (`detail-type` `Object Created`), keys as stored;
 //! - an SQS batch (`Records[].body`), each body holding one of the above or an SNS notification
-//!   of one (S3 -> SNS -> SQS without raw delivery). One [`Unit`] per message, so a message that
+//!   of one (S3 -> SNS -> SQS without raw delivery, or EventBridge -> SQS). One [`Unit`] per message, so a message that
 //!   cannot be understood fails alone (`batchItemFailures`);
 //! - an SNS notification (`Records[].Sns.Message`) of an S3 event or a test event;
 //! - an EventBridge `Scheduled Event` (`source` `aws.events`): the health check, no objects.
@@ -20,8 +24,12 @@ use std::fmt;
 
 use serde_json::Value;
 
+mod batch;
+mod finding;
 mod object;
 
+pub use batch::BatchJob;
+pub use finding::EventFinding;
 pub use object::{ExportKey, ObjectRef, is_export_key, parse_export_key};
 
 /// The shape of the event that started the invocation.
@@ -31,8 +39,12 @@ pub enum Shape {
     S3,
     /// S3's `s3:TestEvent`, sent when a bucket notification is configured.
     S3TestEvent,
-    /// An EventBridge event.
+    /// An EventBridge event (an S3 `Object Created`, or another that is skipped).
     EventBridge,
+    /// An EventBridge `GuardDuty Finding` event: the finding itself.
+    Finding,
+    /// An S3 Batch Operations invocation: a result per task.
+    BatchOperations,
     /// An SQS batch.
     Sqs,
     /// An SNS notification.
@@ -49,6 +61,8 @@ impl Shape {
             Shape::S3 => "s3",
             Shape::S3TestEvent => "s3_test_event",
             Shape::EventBridge => "eventbridge",
+            Shape::Finding => "guardduty_finding",
+            Shape::BatchOperations => "s3_batch_operations",
             Shape::Sqs => "sqs",
             Shape::Sns => "sns",
             Shape::Schedule => "schedule",
@@ -63,22 +77,29 @@ impl fmt::Display for Shape {
 }
 
 /// What an invocation asks for: one unit per SQS message (so failures can be reported per
-/// message in `batchItemFailures`), one unit for every other shape.
+/// message in `batchItemFailures`) or per Batch Operations task, one unit for every other shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invocation {
     /// The shape of the event.
     pub shape: Shape,
     /// The units of work, in event order.
     pub units: Vec<Unit>,
+    /// For [`Shape::BatchOperations`]: the job, echoed in the response.
+    pub batch: Option<BatchJob>,
 }
 
-/// One unit of work: what one SQS message, or the whole of any other event, asks for.
+/// One unit of work: what one SQS message, one Batch Operations task, or the whole of any
+/// other event, asks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Unit {
     /// SQS `messageId`, for partial-batch responses; `None` for other shapes.
     pub message_id: Option<String>,
+    /// Batch Operations `taskId`, for the task's result; `None` for other shapes.
+    pub task_id: Option<String>,
     /// Export objects to process, in event order, each once.
     pub objects: Vec<ObjectRef>,
+    /// Findings that came inside the event (`GuardDuty Finding`), in event order.
+    pub findings: Vec<EventFinding>,
     /// Things deliberately skipped (logged by the caller, never an error).
     pub skipped: Vec<Skipped>,
     /// Set when (part of) this unit's payload could not be understood, e.g. an SQS body that is
@@ -129,6 +150,7 @@ impl Unit {
         for object in other.objects {
             self.add_object(object);
         }
+        self.findings.extend(other.findings);
         self.skipped.extend(other.skipped);
         if let Some(e) = other.error {
             self.fail(format!("{context}: {e}"));
@@ -169,6 +191,9 @@ pub enum SkipReason {
     NotObjectCreated,
     /// The key does not name a findings export (`*.jsonl.gz` / `*.jsonl`).
     NotAnExport,
+    /// A GuardDuty event that is not a finding (a malware scan result, …); [`Skipped::event`]
+    /// says which.
+    NotAFinding,
 }
 
 impl SkipReason {
@@ -178,6 +203,7 @@ impl SkipReason {
             SkipReason::TestEvent => "test_event",
             SkipReason::NotObjectCreated => "not_object_created",
             SkipReason::NotAnExport => "not_an_export",
+            SkipReason::NotAFinding => "not_a_finding",
         }
     }
 }
@@ -199,13 +225,22 @@ pub enum TriggerError {
 }
 
 const ACCEPTED: &str = "accepted: an S3 event notification, an s3:TestEvent, an EventBridge \
-    \"Object Created\" event from aws.s3, an SNS notification of an S3 event, an SQS batch \
-    whose messages hold one of those, or an EventBridge \"Scheduled Event\" (the health check)";
+    \"Object Created\" event from aws.s3, an EventBridge \"GuardDuty Finding\" event, an SNS \
+    notification of one of those, an SQS batch whose messages hold one of those, an S3 Batch \
+    Operations invocation, or an EventBridge \"Scheduled Event\" (the health check)";
 
 /// Reads the event that started the invocation. Fails only when the event as a whole is not a
 /// recognised shape; problems inside one part (an SQS message, a record) go to that
 /// [`Unit::error`].
 pub fn parse_event(event: &Value) -> Result<Invocation, TriggerError> {
+    if batch::is_batch_event(event) {
+        let (job, units) = batch::batch_event(event);
+        return Ok(Invocation {
+            shape: Shape::BatchOperations,
+            units,
+            batch: Some(job),
+        });
+    }
     if let Some(records) = records(event)
         && let Some(first) = records.first()
     {
@@ -214,6 +249,7 @@ pub fn parse_event(event: &Value) -> Result<Invocation, TriggerError> {
             return Ok(Invocation {
                 shape: Shape::Sqs,
                 units,
+                batch: None,
             });
         }
         if is_sns_record(first) {
@@ -225,6 +261,7 @@ pub fn parse_event(event: &Value) -> Result<Invocation, TriggerError> {
             return Ok(Invocation {
                 shape: Shape::Sns,
                 units: vec![unit],
+                batch: None,
             });
         }
     }
@@ -233,6 +270,7 @@ pub fn parse_event(event: &Value) -> Result<Invocation, TriggerError> {
         Some(shape) => Ok(Invocation {
             shape,
             units: vec![unit],
+            batch: None,
         }),
         None => Err(TriggerError::UnrecognisedEvent(describe(event))),
     }
@@ -288,8 +326,9 @@ fn hex(b: &u8) -> Option<u8> {
 }
 
 /// Recognises and reads one payload: an S3 notification, an `s3:TestEvent`, an EventBridge
-/// event, and, when `sns_envelope`, an SNS notification of one of the first three (an SQS body
-/// from S3 -> SNS -> SQS). Returns its shape, or `None` if it is none of them.
+/// event (a `GuardDuty Finding` among them), and, when `sns_envelope`, an SNS notification of
+/// one of those (an SQS body from S3 -> SNS -> SQS). Returns its shape, or `None` if it is none
+/// of them.
 fn payload(v: &Value, unit: &mut Unit, sns_envelope: bool) -> Option<Shape> {
     if let Some(records) = records(v).filter(|r| r.first().is_some_and(is_s3_record)) {
         for (i, record) in records.iter().enumerate() {
@@ -310,6 +349,14 @@ fn payload(v: &Value, unit: &mut Unit, sns_envelope: bool) -> Option<Shape> {
         && str_at(v, "/detail-type") == Some("Scheduled Event")
     {
         return Some(Shape::Schedule);
+    }
+    if finding::is_finding_event(v) {
+        finding::finding_event(v, unit);
+        return Some(Shape::Finding);
+    }
+    if str_at(v, "/source") == Some(finding::SOURCE) && v.get("detail-type").is_some() {
+        finding::other_guardduty_event(v, unit);
+        return Some(Shape::EventBridge);
     }
     if v.get("detail-type").is_some_and(Value::is_string) && v.get("source").is_some() {
         eventbridge(v, unit);
@@ -470,7 +517,8 @@ fn sns_record(i: usize, record: &Value) -> (Unit, String) {
     (unit, label)
 }
 
-/// An SNS notification's `Message`: an S3 notification, a test event or an EventBridge event.
+/// An SNS notification's `Message`: an S3 notification, a test event or an EventBridge event
+/// (a `GuardDuty Finding` among them).
 fn sns_message(message: &str, unit: &mut Unit) {
     match serde_json::from_str::<Value>(message) {
         Err(e) => unit.fail(format!("the SNS Message is not JSON ({e})")),

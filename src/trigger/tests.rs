@@ -271,7 +271,10 @@ fn fixtures_are_complete_and_well_formed() {
     assert_eq!(
         names,
         [
+            "batch-operations-1.0.json",
+            "batch-operations-2.0.json",
             "eventbridge-object-created.json",
+            "guardduty-finding.json",
             "s3-multi.json",
             "s3-put.json",
             "s3-test-event.json",
@@ -294,6 +297,18 @@ fn fixtures_are_complete_and_well_formed() {
         "../../events/eventbridge-object-created.json"
     ))
     .expect("EventBridgeEvent");
+    let finding = include_str!("../../events/guardduty-finding.json");
+    serde_json::from_str::<EventBridgeEvent>(finding).expect("EventBridgeEvent");
+    assert_eq!(parse(finding).shape, Shape::Finding);
+    for t in [
+        include_str!("../../events/batch-operations-1.0.json"),
+        include_str!("../../events/batch-operations-2.0.json"),
+    ] {
+        let e: aws_lambda_events::event::s3::batch_job::S3BatchJobEvent =
+            serde_json::from_str(t).expect("S3BatchJobEvent");
+        assert_eq!(e.tasks.len(), 1);
+        assert_eq!(parse(t).shape, Shape::BatchOperations);
+    }
     let schedule = include_str!("../../events/schedule-health-check.json");
     serde_json::from_str::<EventBridgeEvent>(schedule).expect("EventBridgeEvent");
     assert_eq!(parse(schedule).shape, Shape::Schedule);
@@ -384,7 +399,8 @@ fn s3_records_versions_non_exports_and_duplicates() {
         inv,
         Invocation {
             shape: Shape::S3,
-            units: vec![want]
+            units: vec![want],
+            batch: None,
         }
     );
 }
@@ -898,4 +914,218 @@ fn public_corpus_events() {
             assert_eq!(u.message_id.as_deref(), Some("MessageID_1"), "{name}");
         }
     }
+
+    // Our GuardDuty Finding fixture has the envelope the public EventBridge events have, and
+    // every public finding, as its detail, is read as one finding, unchanged.
+    let ours: Value =
+        serde_json::from_str(include_str!("../../events/guardduty-finding.json")).unwrap();
+    for name in [
+        "aws-docs_s3-eventbridge-object-created.json",
+        "rust-runtime_example-eventbridge-event-obj.json",
+    ] {
+        let theirs: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap();
+        for member in theirs.as_object().unwrap().keys() {
+            assert!(
+                ours.get(member).is_some(),
+                "{name} has {member:?}, our fixture has not"
+            );
+        }
+    }
+    let findings_dir = dir.join("../findings");
+    let mut read = 0;
+    for entry in std::fs::read_dir(&findings_dir).expect("corpus findings") {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "jsonl") {
+            continue;
+        }
+        for (i, line) in std::fs::read_to_string(&path).unwrap().lines().enumerate() {
+            let finding: Value = serde_json::from_str(line).unwrap();
+            let mut event = ours.clone();
+            event["detail"] = finding.clone();
+            let inv = parse_event(&event).unwrap();
+            let what = format!("{}:{}", path.display(), i + 1);
+            assert_eq!(inv.shape, Shape::Finding, "{what}");
+            assert_eq!(inv.units[0].error, None, "{what}");
+            let [f] = &inv.units[0].findings[..] else {
+                panic!("{what}")
+            };
+            assert_eq!(
+                serde_json::from_str::<Value>(&f.json).unwrap(),
+                finding,
+                "{what}"
+            );
+            read += 1;
+        }
+    }
+    assert!(read > 40, "{read} public findings read as events");
+}
+
+#[test]
+fn guardduty_finding_events() {
+    let text = include_str!("../../events/guardduty-finding.json");
+    let event: Value = serde_json::from_str(text).unwrap();
+    let inv = parse(text);
+    assert_eq!(inv.shape, Shape::Finding);
+    assert_eq!(inv.batch, None);
+    let [unit] = &inv.units[..] else {
+        panic!("{inv:?}")
+    };
+    assert_eq!(unit.error, None);
+    assert!(unit.objects.is_empty() && unit.skipped.is_empty());
+    let [f] = &unit.findings[..] else {
+        panic!("{unit:?}")
+    };
+    assert_eq!(
+        f.name,
+        "GuardDuty Finding event 5e1c7a3b-9d2f-4e6a-8b0c-1f2e3d4c5b6a (finding 4a5e5f82cf5387ba6ffaa0e35da2d70a)"
+    );
+    // The finding is the detail, whole, on one line.
+    assert!(!f.json.contains('\n'));
+    assert_eq!(
+        serde_json::from_str::<Value>(&f.json).unwrap(),
+        event["detail"]
+    );
+
+    // Through SQS (EventBridge -> SQS) and SNS (EventBridge -> SNS -> SQS).
+    let sqs = json!({ "Records": [sqs_rec("m1", text)] });
+    let inv = parse_event(&sqs).unwrap();
+    assert_eq!(inv.shape, Shape::Sqs);
+    assert_eq!(inv.units[0].findings, unit.findings);
+    assert_eq!(inv.units[0].message_id.as_deref(), Some("m1"));
+    let sns_body =
+        json!({ "Type": "Notification", "MessageId": "n1", "Message": text }).to_string();
+    let inv = parse_event(&json!({ "Records": [sqs_rec("m2", &sns_body)] })).unwrap();
+    assert_eq!(inv.units[0].findings, unit.findings);
+    let sns = json!({ "Records": [{ "EventSource": "aws:sns", "Sns": { "MessageId": "n2", "Message": text } }] });
+    assert_eq!(parse_event(&sns).unwrap().units[0].findings, unit.findings);
+
+    // Not a finding: no detail, or a detail without id or type, is the unit's error.
+    for (detail, problem) in [
+        (Value::Null, "has no detail object (the finding)"),
+        (
+            json!({ "type": "Recon:EC2/PortProbeUnprotectedPort" }),
+            "its detail has no id or no type",
+        ),
+        (json!({ "id": "abc" }), "its detail has no id or no type"),
+    ] {
+        let mut e = event.clone();
+        e["detail"] = detail;
+        let inv = parse_event(&e).unwrap();
+        let err = inv.units[0].error.as_deref().unwrap_or_default();
+        assert!(err.contains(problem), "{err}");
+        assert!(
+            err.contains("5e1c7a3b-9d2f-4e6a-8b0c-1f2e3d4c5b6a"),
+            "{err}"
+        );
+        assert!(inv.units[0].findings.is_empty());
+    }
+
+    // Other GuardDuty events are skipped, named by their detail-type.
+    let mut e = event.clone();
+    e["detail-type"] = json!("GuardDuty Malware Protection Object Scan Result");
+    let inv = parse_event(&e).unwrap();
+    assert_eq!(inv.shape, Shape::EventBridge);
+    assert_eq!(
+        inv.units[0].skipped,
+        [skip(
+            "EventBridge event from aws.guardduty",
+            SkipReason::NotAFinding,
+            Some("GuardDuty Malware Protection Object Scan Result")
+        )]
+    );
+    assert!(inv.units[0].findings.is_empty() && inv.units[0].error.is_none());
+}
+
+#[test]
+fn batch_operations_events() {
+    let v1 = parse(include_str!("../../events/batch-operations-1.0.json"));
+    assert_eq!(v1.shape, Shape::BatchOperations);
+    assert_eq!(
+        v1.batch,
+        Some(BatchJob {
+            schema_version: "1.0".into(),
+            invocation_id: "YXNkZmdoamtsMTIzNDU2Nzg5MGFzZGZnaGprbA".into(),
+            job_id: "8d2f4b6a-1c3e-4a5b-9d7f-0e2c4a6b8d0f".into(),
+            user_arguments: Default::default(),
+        })
+    );
+    assert_eq!(
+        v1.units,
+        [Unit {
+            task_id: Some("dGFzay0xLTAwMDEK".into()),
+            ..unit(vec![obj(BUCKET, KEY, None)], vec![])
+        }]
+    );
+    // Schema 2.0: the bucket by name, user arguments, the key URL-encoded (`+` is a space).
+    let v2 = parse(include_str!("../../events/batch-operations-2.0.json"));
+    assert_eq!(v2.shape, Shape::BatchOperations);
+    let job = v2.batch.clone().unwrap();
+    assert_eq!(job.schema_version, "2.0");
+    assert_eq!(
+        job.user_arguments.get("realert").map(String::as_str),
+        Some("false")
+    );
+    assert_eq!(
+        v2.units,
+        [Unit {
+            task_id: Some("dGFzay0yLTAwMDEK".into()),
+            ..unit(
+                vec![obj(
+                    BUCKET,
+                    &format!("My Exports/{KEY}"),
+                    Some("3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY")
+                )],
+                vec![]
+            )
+        }]
+    );
+
+    // Several tasks, each its own unit: a non-export key is skipped, a task without a bucket or
+    // with a bad key is that task's error, and the others are unaffected.
+    let event = json!({
+        "invocationSchemaVersion": "1.0",
+        "invocationId": "inv",
+        "job": { "id": "job" },
+        "tasks": [
+            { "taskId": "t1", "s3Key": "AWSLogs/a%2Bb.jsonl.gz", "s3VersionId": null, "s3BucketArn": "arn:aws-cn:s3:::b" },
+            { "taskId": "t2", "s3Key": "AWSLogs/manifest.csv", "s3BucketArn": "arn:aws:s3:::b" },
+            { "taskId": "t3", "s3Key": "k.jsonl.gz" },
+            { "taskId": "t4", "s3Key": "bad%zz.jsonl.gz", "s3BucketArn": "arn:aws:s3:::b" },
+            { "s3Key": "k.jsonl.gz", "s3BucketArn": "arn:aws:s3:::b" },
+        ]
+    });
+    let inv = parse_event(&event).unwrap();
+    assert_eq!(inv.units.len(), 5);
+    assert_eq!(
+        inv.units[0].objects,
+        [obj("b", "AWSLogs/a+b.jsonl.gz", None)]
+    );
+    assert_eq!(
+        inv.units[1].skipped,
+        [skip(
+            "s3://b/AWSLogs/manifest.csv",
+            SkipReason::NotAnExport,
+            None
+        )]
+    );
+    assert!(
+        inv.units[2]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("no s3Bucket")
+    );
+    assert!(
+        inv.units[3]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("not a percent-escape")
+    );
+    assert_eq!(
+        inv.units[4].task_id.as_deref(),
+        Some("(task 5 has no taskId)")
+    );
+    assert_eq!(inv.units[4].objects, [obj("b", "k.jsonl.gz", None)]);
 }

@@ -145,6 +145,8 @@ CASES = {
             "MaxExportAgeHours": "24",
             "RulesS3Uri": "s3://config-bucket/guardduty-alerts/rules.toml",
             "RulesSecretArns": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:gda/pagerduty-XyZ123",
+            "FindingEvents": "on",
+            "BatchOperationsBucket": "org-guardduty-replays",
         },
     ),
     # Only transformed and evaluated: moto's CloudFormation knows one partition ("aws").
@@ -728,7 +730,7 @@ class TemplateStackTest(unittest.TestCase):
         return b, key_arn
 
     def test_new_bucket_defaults(self):
-        st, missing, _ = self.created("new-bucket-defaults")
+        st, missing, _ = self.created("new-bucket-defaults", absent=("FindingEventsRule", "BatchOperationsRole"))
         bucket = f"{ACCOUNT}-eu-west-1-guardduty-exports"
         b, key_arn = self.check_new_bucket(st, bucket=bucket, prefix="", principals=[GUARDDUTY], detector=None)
         self.assertEqual(b["LifecycleConfiguration"], {"Rules": [{
@@ -921,8 +923,52 @@ class TemplateStackTest(unittest.TestCase):
         self.check_failure_queue(st)
         self.assertEqual(st.outputs["IngestQueueArn"]["OutputValue"], queue_arn)
         self.assertEqual(st.outputs["FunctionRoleArn"]["OutputValue"], st.arn("FunctionRole"))
+        self.check_finding_events(st)
+        self.check_batch_operations_role(st, "org-guardduty-replays")
         st.check_outputs()
         st.finish(missing)
+
+    def check_finding_events(self, st):
+        """FindingEvents=on: GuardDuty Finding events (and nothing else) go to the function, with
+        EventBridge's retries and the failure queue for what cannot be delivered."""
+        ev = st.c["events"]
+        rule = st.physical("FindingEventsRule")
+        self.assertEqual(json.loads(ev.describe_rule(Name=rule)["EventPattern"]),
+                         {"source": ["aws.guardduty"], "detail-type": ["GuardDuty Finding"]})
+        targets = ev.list_targets_by_rule(Rule=rule)["Targets"]
+        self.assertEqual([t["Arn"] for t in targets], [st.arn("Function")])
+        self.assertEqual(targets[0]["DeadLetterConfig"], {"Arn": st.arn("FailureQueue")})
+        self.assertEqual(targets[0]["RetryPolicy"], {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400})
+        perms = self.function_permission(st, "events.amazonaws.com")
+        self.assertTrue(any(ev.describe_rule(Name=rule)["Arn"] in json.dumps(p.get("Condition")) for p in perms))
+        self.assertEqual(st.outputs["FindingEventsRuleArn"]["OutputValue"], ev.describe_rule(Name=rule)["Arn"])
+
+    def check_batch_operations_role(self, st, bucket):
+        """BatchOperationsBucket set: a role only S3 Batch Operations of this account may assume,
+        which invokes the function and reads manifests / writes reports under one prefix."""
+        iam = st.c["iam"]
+        role = st.physical("BatchOperationsRole")
+        trust = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
+        if isinstance(trust, str):
+            try:
+                trust = json.loads(trust)
+            except ValueError:
+                trust = ast.literal_eval(trust)
+        self.assertEqual([(s["Principal"], s["Action"], s["Condition"]) for s in trust["Statement"]],
+                         [({"Service": "batchoperations.s3.amazonaws.com"}, "sts:AssumeRole",
+                           {"StringEquals": {"aws:SourceAccount": ACCOUNT}})])
+        self.assertEqual(iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"], [])
+        self.assertEqual(iam.list_role_policies(RoleName=role)["PolicyNames"], ["replay"])
+        doc = iam.get_role_policy(RoleName=role, PolicyName="replay")["PolicyDocument"]
+        prefix = f"arn:aws:s3:::{bucket}/guardduty-alerts/backfill/*"
+        self.assert_statements(statements(doc, moto_nulls=True), {
+            "InvokeFunction": {"Action": ["lambda:InvokeFunction"],
+                               "Resource": [st.arn("Function"), st.arn("Function") + ":*"]},
+            "ReadManifests": {"Action": ["s3:GetObject", "s3:GetObjectVersion"], "Resource": [prefix]},
+            "WriteReports": {"Action": ["s3:PutObject"], "Resource": [prefix]},
+            "ReportBucketLocation": {"Action": ["s3:GetBucketLocation"], "Resource": [f"arn:aws:s3:::{bucket}"]},
+        })
+        self.assertEqual(st.outputs["BatchOperationsRoleArn"]["OutputValue"], st.arn("BatchOperationsRole"))
 
     # ----------------------------------------------------------- partitions and Regions
     def placeholder_evaluator(self, case, region=None):
