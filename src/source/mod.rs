@@ -2,6 +2,7 @@
 //! A source opens to an async byte stream behind the [`Opener`] trait; what the bytes are (gzip
 //! or not) is decided by the next stage, `export`.
 
+pub mod listing;
 pub mod s3;
 
 use std::fmt;

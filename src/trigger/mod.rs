@@ -25,10 +25,12 @@ use std::fmt;
 use serde_json::Value;
 
 mod batch;
+mod failure;
 mod finding;
 mod object;
 
 pub use batch::BatchJob;
+pub use failure::{FailedInvocation, failed_invocation};
 pub use finding::EventFinding;
 pub use object::{ExportKey, ObjectRef, is_export_key, parse_export_key};
 
