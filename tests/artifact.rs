@@ -78,8 +78,33 @@ async fn the_packaged_bootstrap_processes_an_export() {
     // JSON logs, one object per line (as the template configures), no colour codes.
     let json_lines = output.lines().filter(|l| l.starts_with('{')).count();
     assert!(json_lines >= 2, "{output}");
-    for l in output.lines().filter(|l| l.starts_with('{')) {
-        serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+    let lines: Vec<Value> = output
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    // Every log line of the invocation carries the request id (Logs Insights:
+    // `filter span.requestId = "..."`); the EMF document is not a log line.
+    let logs: Vec<&Value> = lines.iter().filter(|l| l.get("level").is_some()).collect();
+    assert!(!logs.is_empty(), "{output}");
+    for l in &logs {
+        assert_eq!(l["span"]["requestId"], "test-request-1", "{l}");
     }
+    // The summary is one line of fields, numbers as numbers.
+    let done = logs
+        .iter()
+        .find(|l| l["message"] == "invocation done")
+        .unwrap_or_else(|| panic!("no summary line: {output}"));
+    assert_eq!(done["findings"], 12, "{done}");
+    assert_eq!(done["alerts_sent"], 10, "{done}");
+    assert_eq!(done["account.balanced"], 1, "{done}");
+    assert_eq!(done["account.alerted"], 10, "{done}");
+    assert_eq!(done["cold_start"], true, "{done}");
+    assert_eq!(done["shape"], "s3", "{done}");
+    let emf = lines
+        .iter()
+        .find(|l| l.get("_aws").is_some())
+        .unwrap_or_else(|| panic!("no EMF document: {output}"));
+    assert_eq!(emf["ColdStart"], 1.0, "{emf}");
     assert!(!output.contains('\u{1b}'));
 }

@@ -219,6 +219,15 @@ async fn every_trigger_shape_through_the_runtime_emulator() {
         "the test event is logged as skipped:\n{logs}"
     );
     assert!(logs.contains("not_object_created"), "{logs}");
+    // Every line of an invocation names its request id (text logs: the span's prefix).
+    let lines: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("invocation done") || l.contains(" skipped"))
+        .collect();
+    assert!(lines.len() >= 7, "{logs}");
+    for l in lines {
+        assert!(l.contains("requestId="), "{l}");
+    }
     assert!(
         logs.contains("\"CloudWatchMetrics\""),
         "EMF metrics are printed:\n{logs}"
@@ -1632,4 +1641,31 @@ async fn batch_operations_retry_what_a_retry_can_mend() {
             .contains(&big),
         "{r}"
     );
+}
+
+/// A bad setting fails the cold start with an error that names it: the function posts it to the
+/// Runtime API's `/runtime/init/error` (errorType `InvalidSetting.NAME`), which the emulator
+/// shows as the invocation's error (Lambda shows it the same way, instead of Runtime.ExitError).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_setting_fails_the_cold_start_naming_it() {
+    let w = world(false).await;
+    let mut env = w.env();
+    env.push(("MIN_SEVERITY", "severe".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let emulator = Emulator::start("guardduty-alerts-lambda", &env).await;
+    // The emulator answers the invocation with the init error it was given.
+    let (kind, message) = match emulator.invoke(&event("s3-put.json")).await {
+        Ok(v) => (
+            v["errorType"].as_str().unwrap_or_default().to_owned(),
+            v["errorMessage"].as_str().unwrap_or_default().to_owned(),
+        ),
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(kind, "InvalidSetting.MIN_SEVERITY", "{message}");
+    assert_eq!(
+        message,
+        "configuration error: MIN_SEVERITY=\"severe\" is invalid: a number from 0 to 10 or one of low, medium, high, critical"
+    );
+    let logs = emulator.logs();
+    assert!(!logs.contains("could not report"), "{logs}");
 }

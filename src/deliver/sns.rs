@@ -171,7 +171,9 @@ impl SnsOutput<'_> {
             }
             let dest = self.dest.clone();
             let deadline = self.deadline;
-            set.spawn(async move { publish_with_retry(&dest, batch, deadline).await });
+            set.spawn(tracing::Instrument::in_current_span(async move {
+                publish_with_retry(&dest, batch, deadline).await
+            }));
         }
         while let Some(done) = set.join_next().await {
             self.absorb(done);

@@ -261,7 +261,7 @@ where
             Compression::None => frame(input, framer_opts, tx, recycle_rx).await,
         }
     };
-    let framer = tokio::spawn(framer);
+    let framer = tokio::spawn(tracing::Instrument::in_current_span(framer));
 
     let mut progress = Progress::default();
     let result = loop {

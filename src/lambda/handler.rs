@@ -290,6 +290,7 @@ pub async fn handle_until(
         realert,
         summary: InvocationSummary {
             shape: invocation.shape.as_str(),
+            cold_start: first_invocation(),
             ..Default::default()
         },
         lag: LagMeter::new(SystemTime::now()),
@@ -372,8 +373,9 @@ pub async fn handle_until(
     if let Some(ns) = &app.config.metrics_namespace {
         println!("{}", emf(ns, &summary, elapsed, now_millis()));
     }
-    let mut response = serde_json::to_value(&summary).unwrap_or_else(|_| json!({}));
-    info!(summary = %response, "invocation done");
+    let response = serde_json::to_value(&summary).unwrap_or_else(|_| json!({}));
+    log_summary(&summary, &response, elapsed);
+    let mut response = response;
     if let Some(job) = &invocation.batch {
         // Batch Operations reads exactly these members; the summary is in the log.
         for r in &results {
@@ -422,6 +424,53 @@ pub async fn handle_until(
             ids.join(", ")
         ),
     })
+}
+
+/// Whether this is the first invocation of this execution environment (a cold start).
+fn first_invocation() -> bool {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static INVOKED: AtomicBool = AtomicBool::new(false);
+    !INVOKED.swap(true, Ordering::Relaxed)
+}
+
+/// The invocation's summary as one log line of separate fields (numbers as numbers), so that
+/// CloudWatch Logs Insights can query it: `fields findings, alerts | filter account.balanced = 0`.
+/// The per-reason and per-destination counts are JSON text in `suppressed_by`, `deliveries`.
+fn log_summary(s: &InvocationSummary, response: &Value, elapsed: Duration) {
+    let a = &s.account;
+    info!(
+        shape = s.shape,
+        cold_start = s.cold_start,
+        objects = s.objects,
+        event_findings = s.event_findings,
+        objects_skipped = s.objects_skipped,
+        objects_already_processed = s.objects_already_processed,
+        objects_failed = s.failures.len(),
+        findings = s.stats.findings,
+        alerts = s.stats.alerts,
+        alerts_sent = s.alerts_sent,
+        digests_sent = s.digests_sent,
+        digested_alerts = s.digested_alerts,
+        delivery_failures = s.delivery_failures,
+        suppressed = s.stats.suppressed.total(),
+        deduplicated = s.stats.deduplicated.total(),
+        rejected_lines = s.stats.rejected.total(),
+        dedup_errors = s.dedup_errors,
+        findings_truncated = s.findings_truncated,
+        decompressed_bytes = s.stats.decompressed_bytes,
+        export_lag_seconds = s.export_lag_seconds,
+        duration_ms = elapsed.as_millis() as u64,
+        account.findings = a.findings,
+        account.alerted = a.alerted,
+        account.suppressed = a.suppressed,
+        account.deduplicated = a.deduplicated,
+        account.failed = a.failed,
+        account.rejected_lines = a.rejected_lines,
+        account.balanced = u8::from(a.balanced),
+        suppressed_by = %response["suppressed"],
+        deliveries = %response["deliveries"],
+        "invocation done"
+    );
 }
 
 /// The result of one Batch Operations task, as Batch Operations reads it (and writes it to the

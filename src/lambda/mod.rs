@@ -56,7 +56,8 @@ pub fn init_logging() {
         builder
             .json()
             .flatten_event(true)
-            .with_current_span(false)
+            .with_current_span(true)
+            .with_span_list(false)
             .init();
     } else {
         builder.init();
@@ -149,6 +150,63 @@ pub enum ConfigError {
     /// A destination setting.
     #[error(transparent)]
     Destinations(#[from] SetupError),
+}
+
+impl ConfigError {
+    /// The setting at fault.
+    pub fn setting(&self) -> &str {
+        match self {
+            ConfigError::Invalid { name, .. } => name,
+            ConfigError::Destinations(e) => &e.setting,
+        }
+    }
+}
+
+/// Tells Lambda why the cold start failed (the Runtime API's `/runtime/init/error`), so that the
+/// invocation's error is `InvalidSetting.NAME` with the message, not a bare `Runtime.ExitError`.
+/// The caller exits afterwards. Without `AWS_LAMBDA_RUNTIME_API` (not in Lambda) it does nothing;
+/// a failure to report is printed, never hidden.
+pub async fn report_init_error(setting: &str, message: &str) {
+    let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else {
+        return;
+    };
+    let name: String = setting
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    // `host:port` in Lambda; emulators may give a URL with a path (`http://host:port/.rt`).
+    let api = api.strip_prefix("http://").unwrap_or(&api);
+    let (host, base) = api.split_once('/').map_or((api, ""), |(h, p)| (h, p));
+    let path = format!("/{}/2018-06-01/runtime/init/error", base.trim_matches('/'));
+    let path = path.replace("//", "/");
+    let error_type = format!("InvalidSetting.{name}");
+    let body = serde_json::json!({ "errorType": error_type, "errorMessage": message }).to_string();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\n\
+         Lambda-Runtime-Function-Error-Type: {error_type}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let post = async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(host).await?;
+        stream.write_all(request.as_bytes()).await?;
+        let mut status = [0u8; 12];
+        stream.read_exact(&mut status).await?;
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&status[9..]).into_owned())
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(2), post).await {
+        Ok(Ok(status)) if status.starts_with('2') => {}
+        Ok(Ok(status)) => eprintln!("the Runtime API answered {status} to /runtime/init/error"),
+        Ok(Err(e)) => eprintln!("could not report the init error to the Runtime API: {e}"),
+        Err(_) => eprintln!("the Runtime API did not answer /runtime/init/error within 2 s"),
+    }
 }
 
 impl Config {

@@ -24,8 +24,11 @@ pub struct ObjectFailure {
 /// The summary an invocation returns (and logs).
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct InvocationSummary {
-    /// `s3`, `s3_test_event`, `eventbridge`, `sqs`, `sns`.
+    /// `s3`, `s3_test_event`, `eventbridge`, `guardduty_finding`, `s3_batch_operations`,
+    /// `sqs`, `sns`.
     pub shape: &'static str,
+    /// The first invocation of this execution environment.
+    pub cold_start: bool,
     /// Export objects referenced by the event.
     pub objects: u64,
     /// Findings that came inside events (`GuardDuty Finding`), not in objects.
@@ -67,6 +70,8 @@ pub fn emf(namespace: &str, s: &InvocationSummary, elapsed: Duration, timestamp_
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".into());
     let mut values: BTreeMap<&str, (f64, &str)> = BTreeMap::new();
     values.insert("Findings", (s.stats.findings as f64, "Count"));
+    // 1 on a cold start, else 0: the Sum counts cold starts, the Average is their share.
+    values.insert("ColdStart", (f64::from(u8::from(s.cold_start)), "Count"));
     values.insert("Alerts", (s.stats.alerts as f64, "Count"));
     for (label, name) in [
         ("Low", "AlertsLow"),
