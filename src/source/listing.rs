@@ -240,9 +240,63 @@ impl Lister {
     }
 }
 
+/// Characters a manifest key keeps as they are: RFC 3986's unreserved ones and `/`.
+const MANIFEST_KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
+/// One line of an S3 Batch Operations CSV manifest (`S3BatchOperations_CSV_20180820`, fields
+/// `Bucket,Key`): the key URL-encoded, as Batch Operations requires (and as the function decodes
+/// task keys: `+` and `%` are escaped too).
+pub fn manifest_line(object: &ObjectRef) -> String {
+    format!(
+        "{},{}",
+        object.bucket,
+        percent_encoding::utf8_percent_encode(&object.key, MANIFEST_KEEP)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn manifest_lines_round_trip_through_the_task_decoding() {
+        for key in [
+            KEY,
+            "My Exports/Café/AWSLogs/x.jsonl.gz",
+            "a+b/100%/x,y.jsonl.gz",
+            "emoji/\u{1f512}.jsonl.gz",
+        ] {
+            let o = ObjectRef {
+                bucket: "b".into(),
+                key: key.into(),
+                version_id: None,
+                etag: None,
+            };
+            let line = manifest_line(&o);
+            let (bucket, encoded) = line.split_once(',').unwrap();
+            assert_eq!(bucket, "b");
+            assert!(!encoded.contains([',', ' ', '+', '\n']), "{line}");
+            assert_eq!(
+                crate::trigger::decode_s3_key(encoded).unwrap(),
+                key,
+                "{line}"
+            );
+        }
+        assert_eq!(
+            manifest_line(&ObjectRef {
+                bucket: "b".into(),
+                key: "AWSLogs/a b.jsonl.gz".into(),
+                version_id: None,
+                etag: None,
+            }),
+            "b,AWSLogs/a%20b.jsonl.gz"
+        );
+    }
 
     const KEY: &str = "AWSLogs/111122223333/GuardDuty/us-east-1/2026/11/26/x.jsonl.gz";
 
