@@ -874,6 +874,21 @@ impl Emulator {
         let text = String::from_utf8_lossy(&response);
         let json: Result<Value, _> = serde_json::from_slice(&response);
         match (status, json) {
+            // A cold start that failed (`/runtime/init/error`): the emulator answers with that
+            // error, and the process has exited, never to be restarted.
+            (_, Ok(error))
+                if error["errorType"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("InvalidSetting.")) =>
+            {
+                let reason = format!(
+                    "the function's cold start failed ({}: {}); the emulator does not restart it",
+                    error["errorType"].as_str().unwrap_or("?"),
+                    error["errorMessage"].as_str().unwrap_or("")
+                );
+                *self.dead.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.clone());
+                Err(reason)
+            }
             (200, Ok(value)) => Ok(value),
             (_, Ok(error)) if error.get("errorType").is_some() => Err(format!(
                 "{}: {}",
