@@ -8,7 +8,6 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::{Credentials, ProvideCredentials, SharedCredentialsProvider};
 use aws_smithy_http_client::Builder;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-use aws_smithy_types::error::display::DisplayErrorContext;
 
 /// What a command line sets over the environment, as the AWS CLI's `--profile` and `--region`.
 #[derive(Debug, Clone, Default)]
@@ -34,33 +33,25 @@ pub async fn load_config_with(options: &AwsOptions) -> SdkConfig {
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .build_https();
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http.clone());
-    let region = options.region.clone().map(Region::new);
-    if let Some(region) = &region {
-        loader = loader.region(region.clone());
+    if let Some(region) = &options.region {
+        loader = loader.region(Region::new(region.clone()));
     }
-    if let Some(profile) = &options.profile {
-        let region = match region {
-            Some(r) => Some(r),
-            None => {
-                aws_config::default_provider::region::DefaultRegionChain::builder()
-                    .profile_name(profile)
-                    .build()
-                    .region()
-                    .await
-            }
-        };
-        let provider_config = ProviderConfig::without_region()
-            .with_http_client(http)
-            .with_region(region);
-        let credentials = ProfileFileCredentialsProvider::builder()
-            .configure(&provider_config)
-            .profile_name(profile)
-            .build();
-        loader = loader
-            .profile_name(profile)
-            .credentials_provider(credentials);
-    }
-    loader.load().await
+    let Some(profile) = &options.profile else {
+        return loader.load().await;
+    };
+    let config = loader.profile_name(profile).load().await;
+    // The default chain would take AWS_ACCESS_KEY_ID first: the profile's own provider instead.
+    let provider_config = ProviderConfig::without_region()
+        .with_http_client(http)
+        .with_region(config.region().cloned());
+    let credentials = ProfileFileCredentialsProvider::builder()
+        .configure(&provider_config)
+        .profile_name(profile)
+        .build();
+    config
+        .into_builder()
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .build()
 }
 
 /// Gets the credentials once, so that a profile that cannot give any (an expired IAM Identity
@@ -74,7 +65,7 @@ pub async fn resolve_credentials(config: SdkConfig) -> Result<SdkConfig, String>
     let first = provider
         .provide_credentials()
         .await
-        .map_err(|e| DisplayErrorContext(&e).to_string())?;
+        .map_err(|e| error_chain(&e))?;
     let resolved = Resolved {
         first: std::sync::Mutex::new(Some(first)),
         inner: provider,
@@ -83,6 +74,21 @@ pub async fn resolve_credentials(config: SdkConfig) -> Result<SdkConfig, String>
         .into_builder()
         .credentials_provider(SharedCredentialsProvider::new(resolved))
         .build())
+}
+
+/// An error and its sources, each once: `a: b: c` (without the debug dump that
+/// `DisplayErrorContext` appends).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        if parts.last() != Some(&text) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
 }
 
 /// Credentials already got, then the provider they came from.

@@ -3,7 +3,7 @@
 //!
 //! The library logs its warnings (a rejected line, a webhook that refuses) as tracing events
 //! with fields, which the Lambda function writes as JSON. Without `RUST_LOG`, the CLI writes
-//! each such event at warning level or above as one line: `warning: SUBJECT: MESSAGE (FIELD:
+//! each such event of ours at warning level or above (and the dependencies' errors) as one line: `warning: SUBJECT: MESSAGE (FIELD:
 //! VALUE, …)`, where the subject is the object the event is about (its `source`, with `:LINE`
 //! when it has one, or its `destination`, `topic`, `table` or `finding`), and every value goes
 //! through [`terminal_safe`] (an S3 key or a webhook's answer cannot reach the terminal raw).
@@ -42,8 +42,12 @@ pub fn init_logging() {
             .with_target(false)
             .init();
     } else {
+        // Our own warnings; the SDK's only when they are errors (its warnings repeat what our
+        // error line says, e.g. "failed to load base credentials").
         tracing_subscriber::fmt()
-            .with_max_level(Level::WARN)
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "error,guardduty_alerts=warn",
+            ))
             .with_writer(io::stderr)
             .event_format(Plain)
             .init();
