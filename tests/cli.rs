@@ -1085,6 +1085,46 @@ fn completions_for_bash_zsh_and_fish() {
             assert!(r.stdout.contains(word), "{shell} script lacks {word}");
         }
     }
+    // bash, as it completes `guardduty-alerts process --co<TAB>` and `--color <TAB>` (a
+    // hyphen in the name once broke everything past the subcommand: clap-rs/clap#6421).
+    let dir = scratch("completions");
+    let script = write(
+        &dir,
+        "guardduty-alerts.bash",
+        run(&["completions", "bash"], None).stdout.as_bytes(),
+    );
+    let complete = |words: &str, cword: usize, cur: &str, prev: &str| -> String {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                r#"source "{script}"
+                spec=$(complete -p guardduty-alerts) || exit 3
+                f=${{spec##*-F }}; f=${{f%% *}}
+                COMP_WORDS=({words}); COMP_CWORD={cword}
+                "$f" guardduty-alerts "{cur}" "{prev}"
+                echo "${{COMPREPLY[*]}}""#
+            ))
+            .output()
+            .expect("run bash");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(
+        complete("guardduty-alerts pro", 1, "pro", "guardduty-alerts"),
+        "process"
+    );
+    assert_eq!(
+        complete("guardduty-alerts process --co", 2, "--co", "process"),
+        "--color --config"
+    );
+    assert_eq!(
+        complete("guardduty-alerts process --color ''", 3, "", "--color"),
+        "auto always never"
+    );
     let r = run(&["completions", "tcsh"], None);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("bash, zsh, fish"), "{}", r.stderr);

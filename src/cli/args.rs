@@ -44,10 +44,14 @@ pub enum Command {
 
     /// Print a shell completion script on stdout.
     ///
-    /// bash: `guardduty-alerts completions bash > ~/.local/share/bash-completion/completions/guardduty-alerts`;
-    /// zsh: `guardduty-alerts completions zsh > ~/.zfunc/_guardduty-alerts` (with `fpath+=~/.zfunc`
-    /// before `compinit`); fish: `guardduty-alerts completions fish >
-    /// ~/.config/fish/completions/guardduty-alerts.fish`.
+    /// bash: guardduty-alerts completions bash >
+    /// ~/.local/share/bash-completion/completions/guardduty-alerts
+    ///
+    /// zsh: guardduty-alerts completions zsh > ~/.zfunc/_guardduty-alerts (with fpath+=~/.zfunc
+    /// before compinit in ~/.zshrc)
+    ///
+    /// fish: guardduty-alerts completions fish >
+    /// ~/.config/fish/completions/guardduty-alerts.fish
     Completions {
         /// The shell.
         #[arg(value_enum)]
@@ -192,11 +196,11 @@ impl ColorChoice {
 /// The shells `completions` writes a script for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Shell {
-    /// Bash.
+    /// GNU Bash (with bash-completion).
     Bash,
-    /// Zsh.
+    /// The Z shell.
     Zsh,
-    /// Fish.
+    /// The friendly interactive shell.
     Fish,
 }
 
