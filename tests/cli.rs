@@ -60,6 +60,8 @@ impl Run {
 fn run(args: &[&str], stdin: Option<&[u8]>) -> Run {
     let mut child = Command::new(BIN)
         .args(args)
+        // The plain warning lines, not RUST_LOG's diagnostic ones.
+        .env_remove("RUST_LOG")
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -478,7 +480,8 @@ fn every_kind_of_bad_line_is_counted_and_the_rest_is_processed() {
         s["rejected"],
         serde_json::json!({"invalid_json":1,"invalid_utf8":1,"not_a_finding":3,"too_long":1,"truncated":0})
     );
-    // Each rejection is logged with its line number and reason, and never quotes the line.
+    // Each rejection is one plain warning line, SOURCE:LINE first, with its reason; the line
+    // itself is never quoted.
     for (line, reason) in [
         (4, "not_a_finding"),
         (5, "invalid_json"),
@@ -487,11 +490,13 @@ fn every_kind_of_bad_line_is_counted_and_the_rest_is_processed() {
         (10, "not_a_finding"),
         (11, "not_a_finding"),
     ] {
+        let start = format!(
+            "warning: {f}:{line}: line rejected; the rest of the object is still processed \
+             (reason: {reason}, detail: "
+        );
         assert!(
-            r.stderr
-                .lines()
-                .any(|l| l.contains(&format!("line={line}")) && l.contains(reason)),
-            "no log for line {line} ({reason}):\n{}",
+            r.stderr.lines().any(|l| l.starts_with(&start)),
+            "no warning for line {line} ({reason}):\n{}",
             r.stderr
         );
     }
@@ -527,12 +532,25 @@ fn an_unreadable_source_is_reported_and_the_others_still_run() {
     ]);
     assert_eq!(r.code, 1);
     assert_eq!(r.records.len(), 24);
+    // Plain lines, the object first: no timestamp, level or `source=` field.
+    let lines: Vec<&str> = r.stderr.lines().collect();
     assert!(
-        r.stderr.contains(&format!("{missing}: not found")),
+        lines.contains(&format!("error: {missing}: not found (check the path)").as_str()),
         "{}",
         r.stderr
     );
-    assert!(r.stderr.contains("is a directory"), "{}", r.stderr);
+    assert!(
+        lines.contains(
+            &format!(
+                "error: {}: is a directory: name the export files in it",
+                dir.display()
+            )
+            .as_str()
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(lines.len(), 3, "two errors and the summary: {}", r.stderr);
     let s = r.summary();
     assert_eq!(
         (s["sources"].as_u64(), s["sources_failed"].as_u64()),
@@ -749,5 +767,402 @@ fn a_decompression_bomb_is_stopped_by_the_size_bound() {
     assert!(
         s["decompressed_bytes"].as_u64().unwrap() <= 100_000_000 + (1 << 20),
         "{s}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// For people: help, sizes, colour, --output, completions, plain error lines
+// ---------------------------------------------------------------------------------------------
+
+/// Runs the binary with `env` set and `remove` unset (stdin empty, stdout and stderr piped).
+fn run_env(args: &[&str], env: &[(&str, &str)], remove: &[&str]) -> Run {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).stdin(Stdio::null());
+    for k in remove {
+        cmd.env_remove(k);
+    }
+    cmd.envs(env.iter().copied());
+    let out = cmd.output().expect("run guardduty-alerts");
+    Run {
+        code: out.status.code().expect("exit code"),
+        records: Vec::new(),
+        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// What the sample export's text output looks like with every colour on.
+const SGR: [&str; 5] = [
+    "\u{1b}[1;91m",
+    "\u{1b}[31m",
+    "\u{1b}[33m",
+    "\u{1b}[36m",
+    "\u{1b}[0m",
+];
+
+/// Every ESC in `text` starts one of our own sequences (a crafted finding emits none of its own).
+fn only_our_escapes(text: &str) -> bool {
+    text.match_indices('\u{1b}')
+        .all(|(i, _)| SGR.iter().any(|s| text[i..].starts_with(s)))
+}
+
+#[test]
+fn help_wraps_to_the_width_in_columns() {
+    for width in [80usize, 200] {
+        let columns = width.to_string();
+        let mut longest_seen = 0;
+        for args in [
+            vec!["--help"],
+            vec!["process", "--help"],
+            vec!["process", "-h"],
+            vec!["check-config", "--help"],
+            vec!["completions", "--help"],
+        ] {
+            let r = run_env(&args, &[("COLUMNS", &columns)], &["LINES"]);
+            assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+            for line in r.stdout.lines() {
+                let n = line.chars().count();
+                assert!(n <= width, "{args:?} at {width} columns: {n}: {line}");
+                longest_seen = longest_seen.max(n);
+            }
+        }
+        // The text uses the width it is given (300-character lines before wrap_help).
+        assert!(
+            longest_seen > width * 3 / 4,
+            "at {width} columns the longest line is {longest_seen}"
+        );
+    }
+    let r = run_env(&["process", "--help"], &[("COLUMNS", "100")], &[]);
+    // The examples end `process --help`, and defaults are shown in human units.
+    let examples = r.stdout.split_once("\nExamples:\n").expect("examples").1;
+    assert!(
+        examples.contains("guardduty-alerts process --min-severity high exports/*.jsonl.gz"),
+        "{examples}"
+    );
+    assert!(examples.contains("--profile security-audit --region eu-west-1"));
+    assert!(r.stdout.contains("[default: 1MiB]"), "{}", r.stdout);
+    assert!(r.stdout.contains("[default: 64GiB]"), "{}", r.stdout);
+}
+
+#[test]
+fn sizes_take_units() {
+    let dir = scratch("units");
+    let mut data = br#"{"id":"short","type":"Recon:EC2/Portscan","severity":5}"#.to_vec();
+    data.push(b'\n');
+    let mut long = String::from(r#"{"id":"long","type":"Recon:EC2/Portscan","severity":5,"pad":""#);
+    long.push_str(&"x".repeat(4500 - long.len() - 2));
+    long.push_str("\"}");
+    assert_eq!(long.len(), 4500);
+    data.extend(long.as_bytes());
+    data.push(b'\n');
+    let f = write(&dir, "units.jsonl", &data);
+    for (limit, too_long) in [
+        ("4KiB", 1),
+        ("4 KiB", 1),
+        ("4096", 1),
+        ("4499", 1),
+        ("4500", 0),
+        ("5KB", 0),
+        ("1MiB", 0),
+        ("1mb", 0),
+    ] {
+        let r = json(&["--max-line-bytes", limit, &f]);
+        assert_eq!(r.code, 0, "{limit}: {}", r.stderr);
+        assert_eq!(
+            r.summary()["rejected"]["too_long"],
+            too_long,
+            "--max-line-bytes {limit}"
+        );
+    }
+    for (limit, says) in [
+        (
+            "4XB",
+            "\"4XB\": unknown unit \"XB\": write a whole number of bytes",
+        ),
+        ("1.5MiB", "fractions are not accepted"),
+        ("4M", "unknown unit \"M\""),
+        ("lots", "is not a size"),
+    ] {
+        let r = json(&["--max-line-bytes", limit, &f]);
+        assert_eq!(r.code, 2, "{limit}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("invalid value") && r.stderr.contains(says),
+            "{limit}: {}",
+            r.stderr
+        );
+    }
+    let r = json(&[
+        "--max-decompressed-bytes",
+        "16KiB",
+        "events/sample-export.jsonl.gz",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("decompressed size exceeds the limit of 16384 bytes"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn colour_always_never_and_no_color_off_a_terminal() {
+    let sample = "events/sample-export.jsonl.gz";
+    let always = run_env(
+        &["process", "--color", "always", sample],
+        &[],
+        &["NO_COLOR"],
+    );
+    assert_eq!(always.code, 0, "{}", always.stderr);
+    assert!(
+        always
+            .stdout
+            .contains("\u{1b}[1;91m[CRITICAL]\u{1b}[0m AttackSequence:S3/CompromisedData"),
+        "{}",
+        always.stdout
+    );
+    assert!(always.stdout.contains("\u{1b}[31m[HIGH]\u{1b}[0m "));
+    assert!(always.stdout.contains("\u{1b}[33m[MEDIUM]\u{1b}[0m "));
+    // The crafted finding's own ESC characters are still shown escaped, never emitted.
+    assert!(always.stdout.contains("\\u{1b}[31m"));
+    assert!(only_our_escapes(&always.stdout), "{:?}", always.stdout);
+    // Colour or not, the same text.
+    let plain = run_env(&["process", sample], &[], &["NO_COLOR"]);
+    let stripped = SGR
+        .iter()
+        .fold(always.stdout.clone(), |t, s| t.replace(s, ""));
+    assert_eq!(stripped, plain.stdout);
+    // Not a terminal (auto), NO_COLOR, never: no colour. `always` beats NO_COLOR.
+    assert!(!plain.stdout.contains('\u{1b}'));
+    for (args, env) in [
+        (vec!["--color", "never"], vec![]),
+        (vec!["--color", "auto"], vec![]),
+        (vec![], vec![("NO_COLOR", "1")]),
+    ] {
+        let mut all = vec!["process"];
+        all.extend(args.iter().copied());
+        all.push(sample);
+        let r = run_env(&all, &env, &["NO_COLOR"]);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        assert_eq!(r.stdout, plain.stdout, "{args:?} {env:?}");
+    }
+    let r = run_env(
+        &["process", "--color", "always", sample],
+        &[("NO_COLOR", "1")],
+        &[],
+    );
+    assert_eq!(r.stdout, always.stdout, "--color always overrides NO_COLOR");
+    // JSON is never coloured.
+    let r = run_env(
+        &["process", "--color", "always", "--format", "json", sample],
+        &[],
+        &[],
+    );
+    assert!(!r.stdout.contains('\u{1b}'));
+}
+
+/// Runs `process` with stdout on a pseudo-terminal (so `--color auto` sees a terminal) and
+/// returns what it wrote there.
+fn on_a_terminal(args: &[&str], env: &[(&str, &str)]) -> String {
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty writes two new descriptors; each is owned by one File below.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: fresh descriptors from openpty, not owned elsewhere.
+    let (mut master, slave) = unsafe {
+        (
+            std::fs::File::from_raw_fd(master),
+            std::fs::File::from_raw_fd(slave),
+        )
+    };
+    let mut cmd = Command::new(BIN);
+    cmd.arg("process")
+        .args(args)
+        .env_remove("NO_COLOR")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(slave))
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().expect("spawn on a pty");
+    drop(cmd); // our copy of the terminal's slave side
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Linux answers EIO once the last slave descriptor is closed.
+        while let Ok(n) = master.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        out
+    });
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{status}");
+    String::from_utf8(reader.join().expect("reader")).expect("UTF-8")
+}
+
+#[test]
+fn colour_auto_on_a_terminal_unless_no_color() {
+    let sample = "events/sample-export.jsonl.gz";
+    let on = on_a_terminal(&[sample], &[]);
+    assert!(on.contains("\u{1b}[1;91m[CRITICAL]\u{1b}[0m"), "{on:?}");
+    assert!(only_our_escapes(&on), "{on:?}");
+    // NO_COLOR set to an empty string does not count (no-color.org).
+    assert_eq!(on_a_terminal(&[sample], &[("NO_COLOR", "")]), on);
+    for (args, env) in [
+        (vec![sample], vec![("NO_COLOR", "1")]),
+        (vec!["--color", "never", sample], vec![]),
+    ] {
+        let off = on_a_terminal(&args, &env);
+        assert!(off.contains("[CRITICAL] "), "{off:?}");
+        assert!(!off.contains('\u{1b}'), "{args:?} {env:?}: {off:?}");
+    }
+}
+
+#[test]
+fn output_goes_to_the_file_created_or_truncated() {
+    let dir = scratch("output");
+    let sample = "events/sample-export.jsonl.gz";
+    let file = dir.join("alerts.txt");
+    std::fs::write(&file, "x".repeat(100_000)).expect("old contents");
+    let path = file.to_string_lossy();
+    let to_stdout = run(&["process", sample], None);
+    for output in ["--output", "-o"] {
+        let r = run(&["process", output, &path, sample], None);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(r.stdout, "", "nothing on stdout");
+        assert!(
+            r.stderr.contains("10 alerts"),
+            "the summary stays on stderr"
+        );
+        let written = std::fs::read_to_string(&file).expect("the output file");
+        assert_eq!(written, to_stdout.stdout, "truncated, then the same text");
+    }
+    // JSON records and dry-run lines go there too; `-` is standard output.
+    let r = run(
+        &["process", "--format", "json", "--output", &path, sample],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let written = std::fs::read_to_string(&file).expect("the output file");
+    assert_eq!(written.lines().count(), 12);
+    let r = run(&["process", "--output", "-", sample], None);
+    assert_eq!(r.stdout, to_stdout.stdout);
+    // A file that cannot be created: exit 2, the file named, nothing read.
+    let bad = dir.join("no-such-dir/alerts.txt");
+    let r = run(
+        &["process", "--output", &bad.to_string_lossy(), sample],
+        None,
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(
+        r.stderr,
+        format!(
+            "error: {}: cannot create the --output file (No such file or directory (os error 2))\n",
+            bad.display()
+        )
+    );
+}
+
+#[test]
+fn completions_for_bash_zsh_and_fish() {
+    for shell in ["bash", "zsh", "fish"] {
+        let r = run(&["completions", shell], None);
+        assert_eq!(r.code, 0, "{shell}: {}", r.stderr);
+        assert!(r.stdout.len() > 500, "{shell}: {}", r.stdout);
+        for word in ["process", "check-config", "max-line-bytes", "always"] {
+            assert!(r.stdout.contains(word), "{shell} script lacks {word}");
+        }
+    }
+    // bash, as it completes `guardduty-alerts process --co<TAB>` and `--color <TAB>` (a
+    // hyphen in the name once broke everything past the subcommand: clap-rs/clap#6421).
+    let dir = scratch("completions");
+    let script = write(
+        &dir,
+        "guardduty-alerts.bash",
+        run(&["completions", "bash"], None).stdout.as_bytes(),
+    );
+    let complete = |words: &str, cword: usize, cur: &str, prev: &str| -> String {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                r#"source "{script}"
+                spec=$(complete -p guardduty-alerts) || exit 3
+                f=${{spec##*-F }}; f=${{f%% *}}
+                COMP_WORDS=({words}); COMP_CWORD={cword}
+                "$f" guardduty-alerts "{cur}" "{prev}"
+                echo "${{COMPREPLY[*]}}""#
+            ))
+            .output()
+            .expect("run bash");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(
+        complete("guardduty-alerts pro", 1, "pro", "guardduty-alerts"),
+        "process"
+    );
+    assert_eq!(
+        complete("guardduty-alerts process --co", 2, "--co", "process"),
+        "--color --config"
+    );
+    assert_eq!(
+        complete("guardduty-alerts process --color ''", 3, "", "--color"),
+        "auto always never"
+    );
+    let r = run(&["completions", "tcsh"], None);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("bash, zsh, fish"), "{}", r.stderr);
+}
+
+#[test]
+fn rust_log_turns_on_the_diagnostic_log_lines() {
+    let dir = scratch("rust-log");
+    let f = write(&dir, "one-bad.jsonl", b"{\"findings\":[]}\n");
+    let plain = run_env(&["process", &f], &[], &["RUST_LOG"]);
+    assert_eq!(
+        plain.stderr.lines().next(),
+        Some(
+            format!(
+                "warning: {f}:1: line rejected; the rest of the object is still processed \
+                 (reason: not_a_finding, detail: no id, type, severity (a GuardDuty finding has \
+                 id, type and a numeric severity))"
+            )
+            .as_str()
+        ),
+        "{}",
+        plain.stderr
+    );
+    let debug = run_env(&["process", &f], &[("RUST_LOG", "debug")], &[]);
+    assert_eq!(debug.code, 0, "{}", debug.stderr);
+    assert!(
+        debug.stderr.lines().any(|l| l.contains(" WARN ")
+            && l.contains("line rejected")
+            && l.contains(&format!("source={f} line=1"))),
+        "{}",
+        debug.stderr
+    );
+    assert!(
+        debug
+            .stderr
+            .lines()
+            .any(|l| l.contains("DEBUG") && l.contains("source done")),
+        "{}",
+        debug.stderr
     );
 }

@@ -1,19 +1,121 @@
 //! AWS SDK set-up, built once per process: one lean HTTPS client (rustls + ring), the default
-//! credential chain, and `AWS_ENDPOINT_URL` honoured (for local stand-ins such as moto).
+//! credential chain (with IAM Identity Center and `credential_process` profiles), and
+//! `AWS_ENDPOINT_URL` honoured (for local stand-ins such as moto).
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::profile::ProfileFileCredentialsProvider;
+use aws_config::provider_config::ProviderConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::config::{Credentials, ProvideCredentials, SharedCredentialsProvider};
 use aws_smithy_http_client::Builder;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
+/// What a command line sets over the environment, as the AWS CLI's `--profile` and `--region`.
+#[derive(Debug, Clone, Default)]
+pub struct AwsOptions {
+    /// The profile: over `AWS_PROFILE`, and its credentials over `AWS_ACCESS_KEY_ID` & co.
+    pub profile: Option<String>,
+    /// The Region: over `AWS_REGION`, `AWS_DEFAULT_REGION` and the profile's.
+    pub region: Option<String>,
+}
+
 /// Loads the shared SDK configuration from the environment (region, credentials, endpoint).
 pub async fn load_config() -> SdkConfig {
+    load_config_with(&AwsOptions::default()).await
+}
+
+/// Loads the shared SDK configuration from the environment, with `options` over it.
+///
+/// A profile named here is used as the AWS CLI uses `--profile`: for the Region (after
+/// `--region` and the environment's) and for the credentials, which then come from that
+/// profile only (botocore drops the environment's keys when a profile is given explicitly).
+pub async fn load_config_with(options: &AwsOptions) -> SdkConfig {
     let http = Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .build_https();
-    aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
-        .load()
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http.clone());
+    if let Some(region) = &options.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    let Some(profile) = &options.profile else {
+        return loader.load().await;
+    };
+    let config = loader.profile_name(profile).load().await;
+    // The default chain would take AWS_ACCESS_KEY_ID first: the profile's own provider instead.
+    let provider_config = ProviderConfig::without_region()
+        .with_http_client(http)
+        .with_region(config.region().cloned());
+    let credentials = ProfileFileCredentialsProvider::builder()
+        .configure(&provider_config)
+        .profile_name(profile)
+        .build();
+    config
+        .into_builder()
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .build()
+}
+
+/// Gets the credentials once, so that a profile that cannot give any (an expired IAM Identity
+/// Center session, a failing `credential_process`, a missing profile) is one error up front, not
+/// one per request. The credentials got are kept and handed to the first client that asks, so
+/// the profile is asked once.
+pub async fn resolve_credentials(config: SdkConfig) -> Result<SdkConfig, String> {
+    let Some(provider) = config.credentials_provider() else {
+        return Err("no credentials provider is configured".into());
+    };
+    let first = provider
+        .provide_credentials()
         .await
+        .map_err(|e| error_chain(&e))?;
+    let resolved = Resolved {
+        first: std::sync::Mutex::new(Some(first)),
+        inner: provider,
+    };
+    Ok(config
+        .into_builder()
+        .credentials_provider(SharedCredentialsProvider::new(resolved))
+        .build())
+}
+
+/// An error and its sources, each once: `a: b: c` (without the debug dump that
+/// `DisplayErrorContext` appends).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        if parts.last() != Some(&text) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
+}
+
+/// Credentials already got, then the provider they came from.
+#[derive(Debug)]
+struct Resolved {
+    first: std::sync::Mutex<Option<Credentials>>,
+    inner: SharedCredentialsProvider,
+}
+
+impl ProvideCredentials for Resolved {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        let first = self.first.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let fresh = first.filter(|c| {
+            c.expiry().is_none_or(|t| {
+                t > std::time::SystemTime::now() + std::time::Duration::from_secs(300)
+            })
+        });
+        match fresh {
+            Some(c) => aws_credential_types::provider::future::ProvideCredentials::ready(Ok(c)),
+            None => self.inner.provide_credentials(),
+        }
+    }
 }
 
 /// An S3 client. With a custom endpoint (`AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_S3`, e.g. a local

@@ -1,17 +1,23 @@
 //! The `guardduty-alerts` command line: run the pipeline on local exports, S3 objects and
 //! stdin, check a rules file.
 
+pub mod args;
 pub mod output;
+pub mod report;
+pub mod size;
 
+use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Instant;
 
+use crate::app::aws::AwsOptions;
 use crate::app::resolve::DestinationsConfig;
 use crate::app::resolve::RulesLocation;
 use crate::app::{Settings, Wiring};
-use crate::classify::MinSeverity;
+use crate::cli::args::{Cli, Command, Format, ProcessArgs};
 use crate::cli::output::{JsonLines, Text};
+use crate::cli::report::{error, warning};
 use crate::decide::Sink;
 use crate::decide::{Decide, Decider, Policy};
 use crate::deliver::{Deliveries, Destination, DryRun};
@@ -19,141 +25,82 @@ use crate::export::ReaderOptions;
 use crate::pipeline::{SourceError, Stats, process_source};
 use crate::source::s3::S3Opener;
 use crate::source::{LocalOpener, Opener, SourceRef};
-use clap::{Parser, Subcommand, ValueEnum};
-use tracing::error;
-
-/// Turn Amazon GuardDuty findings exports into alerts.
-#[derive(Parser, Debug)]
-#[command(name = "guardduty-alerts", version, about, long_about = None)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Read exports (gzip'd or plain JSON Lines), classify each finding and print the alerts.
-    ///
-    /// Exit status: 0 when every source was read to its end (rejected lines are counted, not
-    /// fatal); 1 when a source could not be opened or broke off part-way (its findings before
-    /// the failure are still printed); 2 for a usage error.
-    Process(ProcessArgs),
-
-    /// Check a routing rules file (TOML, see docs/rules.md) and say what it does.
-    ///
-    /// Exit status: 0 when the file is valid (a one-paragraph summary on stdout, warnings on
-    /// stderr); 2 when it is not (every error on stderr, with its rule, key and line).
-    CheckConfig {
-        /// The rules file.
-        #[arg(value_name = "FILE")]
-        file: std::path::PathBuf,
-    },
-}
-
-#[derive(clap::Args, Debug)]
-struct ProcessArgs {
-    /// Exports to read, in order: a file, `-` for standard input, or s3://BUCKET/KEY.
-    #[arg(required = true, value_name = "SOURCE", value_parser = SourceRef::parse)]
-    sources: Vec<SourceRef>,
-
-    /// `text`: one short block per alert. `json`: one JSON object per finding read (alerts
-    /// and suppressed), then a one-line JSON summary on stderr.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
-
-    /// Routing rules (TOML, see docs/rules.md): a path, s3://BUCKET/KEY or ssm:NAME. The rules
-    /// decide every finding (the output names the deciding rule) and name the destinations
-    /// used by --deliver and --dry-run.
-    #[arg(long, value_name = "RULES", value_parser = RulesLocation::parse,
-          conflicts_with_all = ["min_severity", "include_samples", "include_archived"])]
-    config: Option<RulesLocation>,
-
-    /// Alert on findings at or above this severity: a number (0-10) or low, medium, high,
-    /// critical.
-    #[arg(long, value_name = "N|LABEL", default_value = "medium", value_parser = parse_min_severity)]
-    min_severity: MinSeverity,
-
-    /// Let sample findings (made by CreateSampleFindings or the console) through.
-    #[arg(long)]
-    include_samples: bool,
-
-    /// Let archived findings through.
-    #[arg(long)]
-    include_archived: bool,
-
-    /// Longest line accepted, in bytes; longer lines are skipped and counted.
-    #[arg(long, value_name = "BYTES", default_value_t = ReaderOptions::default().max_line_bytes)]
-    max_line_bytes: usize,
-
-    /// Most decompressed bytes read from one source (guards against decompression bombs).
-    #[arg(long, value_name = "BYTES", default_value_t = ReaderOptions::default().max_decompressed_bytes)]
-    max_decompressed_bytes: u64,
-
-    /// Also deliver the alerts to the destinations configured in the environment (or in the
-    /// --config file), exactly as the Lambda function does (SNS_TOPIC_ARN, WEBHOOK_SECRET,
-    /// SLACK_WEBHOOK_URL, … — see the README). Exit status 1 when a delivery failed.
-    #[arg(long, conflicts_with = "dry_run")]
-    deliver: bool,
-
-    /// Send nothing: for each alert and configured destination, print (as one JSON line) the
-    /// exact payload that would be sent, with webhook URLs, routing keys, signing secrets and
-    /// header values shown as ***. Secrets are still fetched, to check that they resolve.
-    /// With --config, each line names the deciding rule, digests are shown as they would be
-    /// sent, and each suppressed finding gets a line with its rule and reason.
-    #[arg(long)]
-    dry_run: bool,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Format {
-    Text,
-    Json,
-}
-
-fn parse_min_severity(s: &str) -> Result<MinSeverity, String> {
-    s.parse()
-}
+use clap::{CommandFactory, Parser};
 
 /// Runs the command line (the `guardduty-alerts` binary's `main`).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    report::init_logging();
+    let args = match cli.command {
+        Command::Process(args) => args,
+        Command::CheckConfig { file } => {
+            return crate::decide::rules::check_config(
+                &file,
+                &mut io::stdout().lock(),
+                &mut io::stderr().lock(),
+            );
+        }
+        Command::Completions { shell } => return completions(shell),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("guardduty-alerts: cannot start the async runtime: {e}");
+            error(format_args!("cannot start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
-    match cli.command {
-        Command::Process(args) => runtime.block_on(process(args)),
-        Command::CheckConfig { file } => crate::decide::rules::check_config(
-            &file,
-            &mut io::stdout().lock(),
-            &mut io::stderr().lock(),
-        ),
+    runtime.block_on(process(args))
+}
+
+/// Prints the completion script of `shell` on stdout.
+fn completions(shell: args::Shell) -> ExitCode {
+    match io::stdout()
+        .lock()
+        .write_all(completion_script(shell).as_bytes())
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            error(format_args!("standard output: {e}"));
+            ExitCode::FAILURE
+        }
     }
 }
 
-fn init_logging() {
-    // Logs go to stderr; RUST_LOG overrides the default level (warn).
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(io::stderr)
-        .with_ansi(io::stderr().is_terminal())
-        .with_target(false)
-        .init();
+/// The completion script of `shell`. clap_complete's bash script for a name with a hyphen
+/// never completes past the subcommand (clap-rs/clap#6421: its dispatch loop and its case
+/// labels escape the hyphen differently), so bash's is made for `guardduty_alerts` and then
+/// registered for `guardduty-alerts`.
+fn completion_script(shell: args::Shell) -> String {
+    const NAME: &str = "guardduty-alerts";
+    let generated_as = match shell {
+        args::Shell::Bash => "guardduty_alerts",
+        _ => NAME,
+    };
+    let mut out = Vec::new();
+    clap_complete::generate(
+        clap_complete::Shell::from(shell),
+        &mut Cli::command(),
+        generated_as,
+        &mut out,
+    );
+    let script = String::from_utf8_lossy(&out).into_owned();
+    match shell {
+        args::Shell::Bash => script.replace(
+            &format!(" -o default {generated_as}\n"),
+            &format!(" -o default {NAME}\n"),
+        ),
+        _ => script,
+    }
 }
 
 async fn process(args: ProcessArgs) -> ExitCode {
     let opts = ReaderOptions {
-        max_line_bytes: args.max_line_bytes,
-        max_decompressed_bytes: args.max_decompressed_bytes,
+        max_line_bytes: usize::try_from(args.max_line_bytes.0).unwrap_or(usize::MAX),
+        max_decompressed_bytes: args.max_decompressed_bytes.0,
     };
     let policy = Policy {
         min_severity: args.min_severity,
@@ -168,15 +115,16 @@ async fn process(args: ProcessArgs) -> ExitCode {
         {
             Ok(c) => Some(c),
             Err(e) => {
-                eprintln!("guardduty-alerts: {e}");
+                error(format_args!("{}: {}", e.setting, e.problem));
                 return ExitCode::from(2);
             }
         }
     } else {
         None
     };
-    // The default credential chain and region; AWS_ENDPOINT_URL is honoured. (A rules file's
-    // destinations may be SNS topics or secrets: with --config and delivery, AWS is set up.)
+    // The default credential chain and region, or --profile and --region over them;
+    // AWS_ENDPOINT_URL is honoured. (A rules file's destinations may be SNS topics or secrets:
+    // with --config and delivery, AWS is set up.)
     let sdk = if needs_s3
         || args.config.as_ref().is_some_and(RulesLocation::needs_aws)
         || (delivering && args.config.is_some())
@@ -184,7 +132,13 @@ async fn process(args: ProcessArgs) -> ExitCode {
             .as_ref()
             .is_some_and(DestinationsConfig::needs_aws)
     {
-        Some(crate::app::aws::load_config().await)
+        match aws_config(&args).await {
+            Ok(sdk) => Some(sdk),
+            Err(e) => {
+                error(e);
+                return ExitCode::from(2);
+            }
+        }
     } else {
         None
     };
@@ -198,26 +152,34 @@ async fn process(args: ProcessArgs) -> ExitCode {
     {
         Ok(w) => w,
         Err(e) => {
-            eprintln!("guardduty-alerts: {e}");
+            error(format_args!("{}: {}", e.setting, e.problem));
             return ExitCode::from(2);
         }
     };
     for w in &wiring.warnings {
-        eprintln!("warning: {w}");
+        warning(w);
     }
     let (decider, destinations) = (wiring.decider, wiring.destinations);
+    let (out, color) = match Out::open(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            error(e);
+            return ExitCode::from(2);
+        }
+    };
     let run = Run {
         args: &args,
         opts: &opts,
         decider: &decider,
         destinations: &destinations,
+        color,
     };
     let outcome = match &sdk {
         Some(sdk) if needs_s3 => {
-            run.with_opener(&S3Opener::new(crate::app::aws::s3_client(sdk)))
+            run.with_opener(&S3Opener::new(crate::app::aws::s3_client(sdk)), out)
                 .await
         }
-        _ => run.with_opener(&LocalOpener).await,
+        _ => run.with_opener(&LocalOpener, out).await,
     };
     let elapsed = started.elapsed();
     match args.format {
@@ -265,11 +227,13 @@ struct Run<'a> {
     opts: &'a ReaderOptions,
     decider: &'a Decider,
     destinations: &'a [Destination],
+    /// Whether the text output is coloured.
+    color: bool,
 }
 
 impl Run<'_> {
-    async fn with_opener<P: Opener>(&self, opener: &P) -> Outcome {
-        let stdout = BufWriter::with_capacity(256 * 1024, io::stdout());
+    async fn with_opener<P: Opener>(&self, opener: &P, out: Out) -> Outcome {
+        let stdout = BufWriter::with_capacity(256 * 1024, out);
         if self.args.dry_run {
             let mut out = match self.decider.rules() {
                 None => DryRun::new(self.destinations, stdout),
@@ -279,7 +243,10 @@ impl Run<'_> {
         }
         match self.args.format {
             Format::Json => self.deliver(opener, JsonLines::new(stdout)).await,
-            Format::Text => self.deliver(opener, Text::new(stdout)).await,
+            Format::Text => {
+                self.deliver(opener, Text::colored(stdout, self.color))
+                    .await
+            }
         }
     }
 
@@ -301,7 +268,13 @@ impl Run<'_> {
             outcome.undelivered += report.failed.len();
             outcome.failed_alerts += crate::deliver::failed_alerts(&report.failed);
             for u in &report.failed {
-                error!(destination = %u.destination, finding_id = %u.finding_id, finding_type = %u.finding_type, reason = %u.reason, "alert not delivered");
+                error(format_args!(
+                    "{}: alert not delivered: finding {} ({}): {}",
+                    u.destination,
+                    output::terminal_safe(&u.finding_id.to_string()),
+                    output::terminal_safe(&u.finding_type.to_string()),
+                    output::terminal_safe(&u.reason.to_string())
+                ));
             }
         }
         outcome
@@ -320,7 +293,7 @@ impl Run<'_> {
                     // The reader of our output went away (e.g. `| head`): stop quietly.
                     break;
                 }
-                error!(source = %src, "{e}");
+                error(output::terminal_safe(&e.to_string()));
             }
         }
         Outcome {
@@ -332,6 +305,94 @@ impl Run<'_> {
             failed_alerts: 0,
         }
     }
+}
+
+/// Where standard output's output goes: standard output, or the `--output` file.
+enum Out {
+    Stdout(io::Stdout),
+    File(File),
+}
+
+impl Out {
+    /// Standard output, or `--output FILE` created or truncated (`-`: standard output); and
+    /// whether the text output is coloured (`--color`, NO_COLOR, whether it is a terminal).
+    fn open(args: &ProcessArgs) -> Result<(Out, bool), String> {
+        let out = match args.output.as_deref() {
+            Some(path) if path != std::path::Path::new("-") => match File::create(path) {
+                Ok(f) => Out::File(f),
+                Err(e) => {
+                    return Err(format!(
+                        "{}: cannot create the --output file ({e})",
+                        path.display()
+                    ));
+                }
+            },
+            _ => Out::Stdout(io::stdout()),
+        };
+        let is_terminal = match &out {
+            Out::Stdout(s) => s.is_terminal(),
+            Out::File(f) => f.is_terminal(),
+        };
+        let color = args.format == Format::Text
+            && !args.dry_run
+            && args
+                .color
+                .enabled(is_terminal, std::env::var_os("NO_COLOR").as_deref());
+        Ok((out, color))
+    }
+}
+
+impl Write for Out {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Out::Stdout(s) => s.write(buf),
+            Out::File(f) => f.write(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Out::Stdout(s) => s.write_all(buf),
+            Out::File(f) => f.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Out::Stdout(s) => s.flush(),
+            Out::File(f) => f.flush(),
+        }
+    }
+}
+
+/// The SDK configuration with `--profile` and `--region` over the environment. With a profile
+/// (from `--profile` or AWS_PROFILE), its credentials are got once here, so that a profile
+/// that cannot give any is one error that names it.
+async fn aws_config(args: &ProcessArgs) -> Result<aws_config::SdkConfig, String> {
+    let options = AwsOptions {
+        profile: args.profile.clone(),
+        region: args.region.clone(),
+    };
+    let sdk = crate::app::aws::load_config_with(&options).await;
+    let profile = options.profile.or_else(|| {
+        std::env::var("AWS_PROFILE")
+            .ok()
+            .filter(|p| !p.trim().is_empty())
+    });
+    let Some(profile) = profile else {
+        return Ok(sdk);
+    };
+    crate::app::aws::resolve_credentials(sdk)
+        .await
+        .map_err(|e| {
+            let profile = output::terminal_safe(&profile);
+            format!(
+                "profile {profile}: cannot get AWS credentials: {}; check the profile in \
+                 ~/.aws/config (or AWS_CONFIG_FILE), and for an IAM Identity Center profile \
+                 log in again: aws sso login --profile {profile}",
+                output::terminal_safe(&e)
+            )
+        })
 }
 
 fn is_broken_pipe(e: &SourceError) -> bool {

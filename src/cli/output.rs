@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 
+use crate::classify::SeverityLabel;
 use crate::decide::{Record, Sink};
 use crate::render::json::JsonRecord;
 
@@ -39,12 +40,18 @@ impl<W: Write + Send> Sink for JsonLines<W> {
 /// Writes alerts (only) as short readable blocks.
 pub struct Text<W: Write> {
     out: W,
+    color: bool,
 }
 
 impl<W: Write> Text<W> {
-    /// Writes to `out` (buffer it).
+    /// Writes to `out` (buffer it), without colour.
     pub fn new(out: W) -> Self {
-        Text { out }
+        Text { out, color: false }
+    }
+
+    /// Writes to `out`, with each alert's severity tag coloured when `color` is true.
+    pub fn colored(out: W, color: bool) -> Self {
+        Text { out, color }
     }
 
     /// The writer back.
@@ -58,7 +65,7 @@ impl<W: Write + Send> Sink for Text<W> {
         if !r.decision.is_alert() {
             return Ok(());
         }
-        write_text_alert(&mut self.out, r)
+        write_alert(&mut self.out, r, self.color)
     }
 
     fn flush(&mut self) -> impl std::future::Future<Output = io::Result<()>> + Send {
@@ -67,15 +74,41 @@ impl<W: Write + Send> Sink for Text<W> {
     }
 }
 
-/// One alert as a short text block. Every value from the finding passes through
-/// [`terminal_safe`]: a crafted finding cannot move the cursor or recolour a terminal.
+/// One alert as a short text block, without colour. Every value from the finding passes
+/// through [`terminal_safe`]: a crafted finding cannot move the cursor or recolour a terminal.
 pub fn write_text_alert(out: &mut impl Write, r: &Record<'_>) -> io::Result<()> {
+    write_alert(out, r, false)
+}
+
+/// The SGR sequence that colours a severity tag: bold bright red, red, yellow, cyan. With
+/// [`RESET`], the only escape sequences the text output ever contains.
+pub fn severity_color(label: SeverityLabel) -> &'static str {
+    match label {
+        SeverityLabel::Critical => "\x1b[1;91m",
+        SeverityLabel::High => "\x1b[31m",
+        SeverityLabel::Medium => "\x1b[33m",
+        SeverityLabel::Low => "\x1b[36m",
+    }
+}
+
+/// Ends a coloured tag.
+pub const RESET: &str = "\x1b[0m";
+
+/// One alert as a short text block; with `color`, its `[SEVERITY]` tag is coloured. The
+/// colours are our own constant sequences around our own label: the finding's values still
+/// pass through [`terminal_safe`].
+pub fn write_alert(out: &mut impl Write, r: &Record<'_>, color: bool) -> io::Result<()> {
     let j = JsonRecord::new(r);
     let s = |v: Option<&str>| terminal_safe(v.unwrap_or("-")).into_owned();
+    let tag = format!("[{}]", j.severity_label.as_str().to_uppercase());
+    let tag = if color {
+        format!("{}{tag}{RESET}", severity_color(j.severity_label))
+    } else {
+        tag
+    };
     writeln!(
         out,
-        "[{}] {} (severity {})",
-        j.severity_label.as_str().to_uppercase(),
+        "{tag} {} (severity {})",
         terminal_safe(j.finding_type),
         crate::classify::format_severity(j.severity)
     )?;

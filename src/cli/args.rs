@@ -1,0 +1,281 @@
+//! The command line's grammar: subcommands, options, their help and their parsers.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::app::resolve::RulesLocation;
+use crate::classify::MinSeverity;
+use crate::cli::size::ByteSize;
+use crate::export::ReaderOptions;
+use crate::source::SourceRef;
+
+/// Turn Amazon GuardDuty findings exports into alerts.
+#[derive(Parser, Debug)]
+#[command(name = "guardduty-alerts", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Read exports (gzip'd or plain JSON Lines), classify each finding and print the alerts.
+    ///
+    /// Exit status: 0 when every source was read to its end (rejected lines are counted, not
+    /// fatal); 1 when a source could not be opened or broke off part-way (its findings before
+    /// the failure are still printed) or a delivery failed; 2 for a usage or setup error (bad
+    /// option, rules file, destination, AWS credentials, an --output file that cannot be
+    /// created).
+    #[command(after_long_help = PROCESS_EXAMPLES)]
+    Process(ProcessArgs),
+
+    /// Check a routing rules file (TOML, see docs/rules.md) and say what it does.
+    ///
+    /// Exit status: 0 when the file is valid (a one-paragraph summary on stdout, warnings on
+    /// stderr); 2 when it is not (every error on stderr, with its rule, key and line).
+    CheckConfig {
+        /// The rules file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+
+    /// Print a shell completion script on stdout.
+    ///
+    /// bash: guardduty-alerts completions bash >
+    /// ~/.local/share/bash-completion/completions/guardduty-alerts
+    ///
+    /// zsh: guardduty-alerts completions zsh > ~/.zfunc/_guardduty-alerts (with fpath+=~/.zfunc
+    /// before compinit in ~/.zshrc)
+    ///
+    /// fish: guardduty-alerts completions fish >
+    /// ~/.config/fish/completions/guardduty-alerts.fish
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+}
+
+/// The end of `process --help`. Each line is under 80 columns, so none wraps on a terminal of
+/// that width.
+const PROCESS_EXAMPLES: &str = "\
+Examples:
+  # The alerts at High and above in a day's exports
+  guardduty-alerts process --min-severity high exports/*.jsonl.gz
+
+  # Every finding as JSON with the rule that decided it
+  guardduty-alerts process --config rules.toml --format json x.jsonl.gz \\
+    | jq '{id, rule, decision, reason}'
+
+  # What would be sent to the destinations, sending nothing
+  guardduty-alerts process --config rules.toml --dry-run x.jsonl.gz
+
+  # An object in S3, with an IAM Identity Center (SSO) profile
+  aws sso login --profile security-audit
+  guardduty-alerts process --profile security-audit --region eu-west-1 \\
+    s3://exports/AWSLogs/111122223333/GuardDuty/eu-west-1/2026/11/26/x.jsonl.gz
+
+  # Larger lines allowed, alerts saved to a file
+  guardduty-alerts process --max-line-bytes 4MiB --output alerts.txt x.jsonl.gz";
+
+/// The options of `process`.
+#[derive(clap::Args, Debug)]
+pub struct ProcessArgs {
+    /// Exports to read, in order: a file, `-` for standard input, or s3://BUCKET/KEY.
+    #[arg(required = true, value_name = "SOURCE", value_parser = SourceRef::parse)]
+    pub sources: Vec<SourceRef>,
+
+    /// `text`: one short block per alert. `json`: one JSON object per finding read (alerts
+    /// and suppressed), then a one-line JSON summary on stderr.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Write what would go to standard output (alerts, JSON records or dry-run lines) to FILE
+    /// instead, created or truncated (`-`: standard output). The summary stays on stderr.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Colour the text output by severity: `auto` when the output is a terminal and NO_COLOR
+    /// is unset or empty, `always` (even with NO_COLOR), `never`.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Routing rules (TOML, see docs/rules.md): a path, s3://BUCKET/KEY or ssm:NAME. The rules
+    /// decide every finding (the output names the deciding rule) and name the destinations
+    /// used by --deliver and --dry-run.
+    #[arg(long, value_name = "RULES", value_parser = RulesLocation::parse,
+          conflicts_with_all = ["min_severity", "include_samples", "include_archived"])]
+    pub config: Option<RulesLocation>,
+
+    /// Alert on findings at or above this severity: a number (0-10) or low, medium, high,
+    /// critical.
+    #[arg(long, value_name = "N|LABEL", default_value = "medium", value_parser = parse_min_severity)]
+    pub min_severity: MinSeverity,
+
+    /// Let sample findings (made by CreateSampleFindings or the console) through.
+    #[arg(long)]
+    pub include_samples: bool,
+
+    /// Let archived findings through.
+    #[arg(long)]
+    pub include_archived: bool,
+
+    /// Longest line accepted; longer lines are skipped and counted. Bytes, or with a unit:
+    /// KiB, MiB, GiB (powers of 1024) or KB, MB, GB (powers of 1000), e.g. 4MiB.
+    #[arg(long, value_name = "SIZE",
+          default_value_t = ByteSize(ReaderOptions::default().max_line_bytes as u64))]
+    pub max_line_bytes: ByteSize,
+
+    /// Most decompressed bytes read from one source (guards against decompression bombs),
+    /// with a unit as for --max-line-bytes.
+    #[arg(long, value_name = "SIZE",
+          default_value_t = ByteSize(ReaderOptions::default().max_decompressed_bytes))]
+    pub max_decompressed_bytes: ByteSize,
+
+    /// The AWS profile (~/.aws/config) for S3 sources, ssm: and s3:// rules and AWS
+    /// destinations, as with the AWS CLI: it overrides AWS_PROFILE, and its credentials are
+    /// used even when AWS_ACCESS_KEY_ID is set. IAM Identity Center (SSO) profiles, after `aws
+    /// sso login`, and credential_process profiles work.
+    #[arg(long, value_name = "NAME", value_parser = parse_profile)]
+    pub profile: Option<String>,
+
+    /// The AWS Region, overriding AWS_REGION, AWS_DEFAULT_REGION and the profile's region.
+    #[arg(long, value_name = "REGION", value_parser = parse_region)]
+    pub region: Option<String>,
+
+    /// Also deliver the alerts to the destinations configured in the environment (or in the
+    /// --config file), exactly as the Lambda function does (SNS_TOPIC_ARN, WEBHOOK_SECRET,
+    /// SLACK_WEBHOOK_URL, … — see the README). Exit status 1 when a delivery failed.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub deliver: bool,
+
+    /// Send nothing: for each alert and configured destination, print (as one JSON line) the
+    /// exact payload that would be sent, with webhook URLs, routing keys, signing secrets and
+    /// header values shown as ***. Secrets are still fetched, to check that they resolve.
+    /// With --config, each line names the deciding rule, digests are shown as they would be
+    /// sent, and each suppressed finding gets a line with its rule and reason.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `--format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// One short block per alert.
+    Text,
+    /// One JSON object per finding.
+    Json,
+}
+
+/// `--color`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when the output is a terminal and NO_COLOR is unset or empty.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour, given whether the output is a terminal and the value of NO_COLOR
+    /// (<https://no-color.org>: set and not empty turns colour off).
+    pub fn enabled(self, is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => is_terminal && no_color.is_none_or(|v| v.is_empty()),
+        }
+    }
+}
+
+/// The shells `completions` writes a script for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    /// GNU Bash (with bash-completion).
+    Bash,
+    /// The Z shell.
+    Zsh,
+    /// The friendly interactive shell.
+    Fish,
+}
+
+impl From<Shell> for clap_complete::Shell {
+    fn from(s: Shell) -> Self {
+        match s {
+            Shell::Bash => clap_complete::Shell::Bash,
+            Shell::Zsh => clap_complete::Shell::Zsh,
+            Shell::Fish => clap_complete::Shell::Fish,
+        }
+    }
+}
+
+fn parse_min_severity(s: &str) -> Result<MinSeverity, String> {
+    s.parse()
+}
+
+fn parse_region(s: &str) -> Result<String, String> {
+    if crate::common::names::is_region(s) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("{s:?} is not a Region name such as us-east-1"))
+    }
+}
+
+fn parse_profile(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        Err(format!(
+            "{s:?} is not a profile name (a name from ~/.aws/config, without spaces)"
+        ))
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_follows_the_choice_the_terminal_and_no_color() {
+        let set = Some(std::ffi::OsStr::new("1"));
+        let empty = Some(std::ffi::OsStr::new(""));
+        for (choice, tty, no_color, want) in [
+            (ColorChoice::Auto, true, None, true),
+            (ColorChoice::Auto, true, empty, true),
+            (ColorChoice::Auto, true, set, false),
+            (ColorChoice::Auto, false, None, false),
+            (ColorChoice::Always, false, set, true),
+            (ColorChoice::Never, true, None, false),
+        ] {
+            assert_eq!(
+                choice.enabled(tty, no_color),
+                want,
+                "{choice:?} tty={tty} NO_COLOR={no_color:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_grammar_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn regions_and_profiles_are_checked() {
+        assert_eq!(parse_region("eu-west-1").as_deref(), Ok("eu-west-1"));
+        assert!(
+            parse_region("us-east1")
+                .unwrap_err()
+                .contains("Region name")
+        );
+        assert_eq!(parse_profile("dev-sso").as_deref(), Ok("dev-sso"));
+        assert!(parse_profile("").is_err());
+        assert!(parse_profile("a b").is_err());
+    }
+}
