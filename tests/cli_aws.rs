@@ -276,9 +276,8 @@ async fn a_profile_without_credentials_is_one_error_naming_it() {
         (
             home("no-profile", None),
             "typo",
-            "the credentials provider was not properly configured: ProfileFile provider could \
-             not be built: profile `typo` was not defined: could not find source profile typo \
-             referenced from the root profile",
+            "the credential provider was not enabled: profile `typo` was not defined: could \
+             not find source profile typo referenced from the root profile",
         ),
     ];
     for (home, profile, sdk_error) in cases {
