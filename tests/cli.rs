@@ -1119,7 +1119,7 @@ fn completions_for_bash_zsh_and_fish() {
     );
     assert_eq!(
         complete("guardduty-alerts process --co", 2, "--co", "process"),
-        "--color --config"
+        "--concurrency --color --config"
     );
     assert_eq!(
         complete("guardduty-alerts process --color ''", 3, "", "--color"),

@@ -9,6 +9,7 @@ use crate::classify::MinSeverity;
 use crate::cli::size::ByteSize;
 use crate::export::ReaderOptions;
 use crate::source::SourceRef;
+use crate::source::listing::Day;
 
 /// Turn Amazon GuardDuty findings exports into alerts.
 #[derive(Parser, Debug)]
@@ -84,9 +85,44 @@ Examples:
 /// The options of `process`.
 #[derive(clap::Args, Debug)]
 pub struct ProcessArgs {
-    /// Exports to read, in order: a file, `-` for standard input, or s3://BUCKET/KEY.
-    #[arg(required = true, value_name = "SOURCE", value_parser = SourceRef::parse)]
-    pub sources: Vec<SourceRef>,
+    /// Exports to read, in order: a file, `-` for standard input, s3://BUCKET/KEY, or every
+    /// export under s3://BUCKET/PREFIX/ (a trailing `/`; s3://BUCKET/ for the whole bucket).
+    #[arg(required = true, value_name = "SOURCE", value_parser = Input::parse)]
+    pub sources: Vec<Input>,
+
+    /// Take every s3://BUCKET/KEY source as a prefix, as if it ended in `/`.
+    #[arg(long, short = 'r')]
+    pub recursive: bool,
+
+    /// With a prefix: only exports of this day or later (YYYY-MM-DD, UTC): the day in the
+    /// export's key (AWSLogs/…/YYYY/MM/DD/), or, for a key without one, of its LastModified.
+    #[arg(long, value_name = "DAY", value_parser = Day::parse)]
+    pub since: Option<Day>,
+
+    /// With a prefix: only exports of this day or earlier (YYYY-MM-DD, UTC, inclusive).
+    #[arg(long, value_name = "DAY", value_parser = Day::parse)]
+    pub until: Option<Day>,
+
+    /// With a prefix: start after this key (S3's order), to continue an interrupted run; an
+    /// interrupted or failed run prints the key to give here.
+    #[arg(long, value_name = "KEY")]
+    pub resume_after: Option<String>,
+
+    /// Objects read at once (1-64). Default: 4 when a prefix is read, else 1 (sources in
+    /// order, one output). Above 1, each object's records stay together but objects
+    /// interleave, and each reader has its own deliveries (digests, as in the function, per
+    /// object or reader).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: Option<u16>,
+
+    /// No progress bar (it is shown only when stderr is a terminal and a prefix is read).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+
+    /// With --deliver and a dedup table (DEDUP_TABLE, as the function's): alert again what
+    /// the table says was alerted. Without it, a replay sends only what was never sent.
+    #[arg(long, requires = "deliver")]
+    pub realert: bool,
 
     /// `text`: one short block per alert. `json`: one JSON object per finding read (alerts
     /// and suppressed), then a one-line JSON summary on stderr.
@@ -159,6 +195,54 @@ pub struct ProcessArgs {
     /// sent, and each suppressed finding gets a line with its rule and reason.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// One SOURCE argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A file, stdin or one S3 object.
+    One(SourceRef),
+    /// Every export under `s3://bucket/prefix`.
+    Prefix {
+        /// The bucket.
+        bucket: String,
+        /// The key prefix (may be empty: the whole bucket).
+        prefix: String,
+    },
+}
+
+impl Input {
+    /// `s3://BUCKET/PREFIX/` (or `s3://BUCKET/`) is a prefix; anything else is a
+    /// [`SourceRef`].
+    pub fn parse(arg: &str) -> Result<Input, String> {
+        if let Some(rest) = arg.strip_prefix("s3://")
+            && let Some((bucket, prefix)) = rest.split_once('/')
+            && !bucket.is_empty()
+            && (prefix.is_empty() || prefix.ends_with('/'))
+        {
+            return Ok(Input::Prefix {
+                bucket: bucket.to_owned(),
+                prefix: prefix.to_owned(),
+            });
+        }
+        SourceRef::parse(arg).map(Input::One)
+    }
+
+    /// With `--recursive`, an S3 object is read as a prefix.
+    pub fn recursive(self) -> Input {
+        match self {
+            Input::One(SourceRef::S3(o)) => Input::Prefix {
+                bucket: o.bucket,
+                prefix: o.key,
+            },
+            other => other,
+        }
+    }
+
+    /// Whether it names S3.
+    pub fn is_s3(&self) -> bool {
+        matches!(self, Input::Prefix { .. } | Input::One(SourceRef::S3(_)))
+    }
 }
 
 /// `--format`.
@@ -257,6 +341,31 @@ mod tests {
                 want,
                 "{choice:?} tty={tty} NO_COLOR={no_color:?}"
             );
+        }
+    }
+
+    #[test]
+    fn prefixes_and_sources() {
+        let prefix = |b: &str, p: &str| Input::Prefix {
+            bucket: b.into(),
+            prefix: p.into(),
+        };
+        assert_eq!(Input::parse("s3://b/AWSLogs/"), Ok(prefix("b", "AWSLogs/")));
+        assert_eq!(Input::parse("s3://b/"), Ok(prefix("b", "")));
+        assert_eq!(
+            Input::parse("s3://b/k.jsonl.gz"),
+            Ok(Input::One(SourceRef::parse("s3://b/k.jsonl.gz").unwrap()))
+        );
+        assert_eq!(
+            Input::parse("s3://b/AWSLogs").unwrap().recursive(),
+            prefix("b", "AWSLogs")
+        );
+        assert_eq!(
+            Input::parse("x.gz").unwrap().recursive(),
+            Input::parse("x.gz").unwrap()
+        );
+        for bad in ["s3://", "s3://bucket", "s3:///k/"] {
+            assert!(Input::parse(bad).is_err(), "{bad}");
         }
     }
 

@@ -2,6 +2,7 @@
 //! stdin, check a rules file.
 
 pub mod args;
+pub mod many;
 pub mod output;
 pub mod report;
 pub mod size;
@@ -9,22 +10,27 @@ pub mod size;
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::app::aws::AwsOptions;
 use crate::app::resolve::DestinationsConfig;
 use crate::app::resolve::RulesLocation;
 use crate::app::{Settings, Wiring};
-use crate::cli::args::{Cli, Command, Format, ProcessArgs};
+use crate::cli::args::{Cli, Command, Format, Input, ProcessArgs};
+use crate::cli::many::{Chunked, Plan, Ran, SharedOut, run_many};
 use crate::cli::output::{JsonLines, Text};
 use crate::cli::report::{error, warning};
 use crate::decide::Sink;
+use crate::decide::dedup::DedupSettings;
 use crate::decide::{Decide, Decider, Policy};
-use crate::deliver::{Deliveries, Destination, DryRun};
+use crate::deliver::{Deliveries, DeliveryReport, Destination, DryRun};
 use crate::export::ReaderOptions;
-use crate::pipeline::{SourceError, Stats, process_source};
+use crate::pipeline::{DedupStage, Stats};
+use crate::source::listing::Selection;
 use crate::source::s3::S3Opener;
-use crate::source::{LocalOpener, Opener, SourceRef};
+use crate::source::{LocalOpener, Opener};
+use crate::state::DedupStore;
 use clap::{CommandFactory, Parser};
 
 /// Runs the command line (the `guardduty-alerts` binary's `main`).
@@ -108,8 +114,42 @@ async fn process(args: ProcessArgs) -> ExitCode {
         include_archived: args.include_archived,
     };
     let started = Instant::now();
-    let needs_s3 = args.sources.iter().any(|s| matches!(s, SourceRef::S3(_)));
+    let inputs: Vec<Input> = args
+        .sources
+        .iter()
+        .cloned()
+        .map(|i| if args.recursive { i.recursive() } else { i })
+        .collect();
+    let has_prefix = inputs.iter().any(|i| matches!(i, Input::Prefix { .. }));
+    if !has_prefix && (args.since.is_some() || args.until.is_some() || args.resume_after.is_some())
+    {
+        error(
+            "--since, --until and --resume-after choose objects under a prefix: name one as s3://BUCKET/PREFIX/ (a trailing /) or add --recursive",
+        );
+        return ExitCode::from(2);
+    }
+    if let (Some(since), Some(until)) = (args.since, args.until)
+        && since > until
+    {
+        error(format_args!(
+            "--since {since} is after --until {until}: nothing to read"
+        ));
+        return ExitCode::from(2);
+    }
+    let needs_s3 = inputs.iter().any(Input::is_s3);
     let delivering = args.deliver || args.dry_run;
+    // With --deliver, the dedup table the function uses (DEDUP_TABLE), unless --realert.
+    let dedup_settings = if args.deliver && !args.realert {
+        match DedupSettings::from_lookup(|k: &str| std::env::var(k).ok()) {
+            Ok(d) => d,
+            Err(e) => {
+                error(format_args!("{}: {}", e.setting, e.problem));
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        None
+    };
     let dest_config = if delivering {
         match DestinationsConfig::from_lookup_with(|k| std::env::var(k).ok(), args.config.is_none())
         {
@@ -126,6 +166,7 @@ async fn process(args: ProcessArgs) -> ExitCode {
     // AWS_ENDPOINT_URL is honoured. (A rules file's destinations may be SNS topics or secrets:
     // with --config and delivery, AWS is set up.)
     let sdk = if needs_s3
+        || dedup_settings.is_some()
         || args.config.as_ref().is_some_and(RulesLocation::needs_aws)
         || (delivering && args.config.is_some())
         || dest_config
@@ -167,32 +208,89 @@ async fn process(args: ProcessArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let dedup = match (&sdk, dedup_settings) {
+        (Some(sdk), Some(settings)) => Some(DedupStore::new(
+            crate::app::aws::dynamodb_client(sdk),
+            settings,
+        )),
+        _ => None,
+    };
+    let s3 = sdk
+        .as_ref()
+        .filter(|_| needs_s3)
+        .map(crate::app::aws::s3_client);
+    let concurrency = args
+        .concurrency
+        .map_or(if has_prefix { 4 } else { 1 }, usize::from);
     let run = Run {
         args: &args,
-        opts: &opts,
+        plan: Plan {
+            inputs: &inputs,
+            s3: s3.clone().filter(|_| has_prefix),
+            selection: Selection {
+                since: args.since,
+                until: args.until,
+                resume_after: args.resume_after.clone(),
+            },
+            concurrency,
+            opts: &opts,
+            progress: has_prefix && !args.quiet && io::stderr().is_terminal(),
+        },
         decider: &decider,
         destinations: &destinations,
         color,
+        dedup: dedup.as_ref(),
     };
-    let outcome = match &sdk {
-        Some(sdk) if needs_s3 => {
-            run.with_opener(&S3Opener::new(crate::app::aws::s3_client(sdk)), out)
-                .await
-        }
-        _ => run.with_opener(&LocalOpener, out).await,
+    let outcome = match s3 {
+        Some(client) => run.with_opener(&S3Opener::new(client), out).await,
+        None => run.with_opener(&LocalOpener, out).await,
     };
     let elapsed = started.elapsed();
+    // Under a prefix, the failed objects again, by name (their errors scrolled past), and where
+    // to resume; then the summary, whose JSON form is the last line.
+    let ran = &outcome.ran;
+    if has_prefix && !ran.failures.is_empty() {
+        eprintln!("{} source(s) failed:", ran.failures.len());
+        for (name, _) in &ran.failures {
+            eprintln!("  {}", output::terminal_safe(name));
+        }
+    }
+    if has_prefix && (!ran.complete || ran.interrupted) {
+        match &ran.resume_after {
+            Some(key) => eprintln!(
+                "{}: to continue after the last object read in full, run again with --resume-after {}",
+                if ran.interrupted {
+                    "interrupted"
+                } else {
+                    "stopped"
+                },
+                shell_quote(&output::terminal_safe(key))
+            ),
+            None => eprintln!(
+                "stopped before the first listed object was read in full: run again as before"
+            ),
+        }
+    }
+    if outcome.dedup_errors > 0 {
+        warning(format_args!(
+            "{} alert(s) were sent without the dedup table, which failed (see above)",
+            outcome.dedup_errors
+        ));
+    }
     match args.format {
-        Format::Json => eprintln!(
-            "{}",
-            outcome
-                .stats
-                .summary_json_with(elapsed, outcome.failed_alerts)
-        ),
-        Format::Text => eprintln!(
-            "{}",
-            human_summary(&outcome.stats, outcome.failed_alerts, elapsed)
-        ),
+        Format::Json => {
+            let summary = ran.stats.summary_json_with(elapsed, outcome.failed_alerts);
+            eprintln!("{}", with_listing(summary, ran, has_prefix));
+        }
+        Format::Text => {
+            if has_prefix {
+                eprintln!("{}", listing_summary(ran));
+            }
+            eprintln!(
+                "{}",
+                human_summary(&ran.stats, outcome.failed_alerts, elapsed)
+            );
+        }
     }
     if args.deliver {
         eprintln!(
@@ -203,70 +301,46 @@ async fn process(args: ProcessArgs) -> ExitCode {
             outcome.undelivered
         );
     }
-    if outcome.failed_sources == 0 && outcome.undelivered == 0 {
+    if outcome.ran.stats.sources_failed == 0
+        && outcome.ran.failures.is_empty()
+        && outcome.undelivered == 0
+        && (!has_prefix || outcome.ran.complete)
+    {
         ExitCode::SUCCESS
+    } else if outcome.ran.interrupted {
+        ExitCode::from(130)
     } else {
         ExitCode::FAILURE
     }
 }
 
 /// What a run did.
+#[derive(Default)]
 struct Outcome {
-    stats: Stats,
-    failed_sources: usize,
+    ran: Ran,
     sent: u64,
     digests: u64,
     undelivered: usize,
     /// Alerts not delivered (each finding once).
     failed_alerts: u64,
+    /// Alerts sent without the dedup table because it failed.
+    dedup_errors: u64,
 }
 
-/// The settings of one `process` run.
-struct Run<'a> {
-    args: &'a ProcessArgs,
-    opts: &'a ReaderOptions,
-    decider: &'a Decider,
-    destinations: &'a [Destination],
-    /// Whether the text output is coloured.
-    color: bool,
-}
-
-impl Run<'_> {
-    async fn with_opener<P: Opener>(&self, opener: &P, out: Out) -> Outcome {
-        let stdout = BufWriter::with_capacity(256 * 1024, out);
-        if self.args.dry_run {
-            let mut out = match self.decider.rules() {
-                None => DryRun::new(self.destinations, stdout),
-                Some(rules) => DryRun::routed(self.destinations, rules, stdout),
-            };
-            return self.sources(opener, &mut out).await;
-        }
-        match self.args.format {
-            Format::Json => self.deliver(opener, JsonLines::new(stdout)).await,
-            Format::Text => {
-                self.deliver(opener, Text::colored(stdout, self.color))
-                    .await
-            }
+impl Outcome {
+    fn of(ran: Ran) -> Outcome {
+        Outcome {
+            ran,
+            ..Outcome::default()
         }
     }
 
-    /// Prints alerts with `print`; with `--deliver`, also delivers them.
-    async fn deliver<P: Opener, O: Sink + Send>(&self, opener: &P, print: O) -> Outcome {
-        if !self.args.deliver {
-            let mut print = print;
-            return self.sources(opener, &mut print).await;
-        }
-        let deliveries = match self.decider.rules() {
-            None => Deliveries::new(self.destinations, None),
-            Some(rules) => Deliveries::routed(self.destinations, rules, None),
-        };
-        let mut both = (print, deliveries);
-        let mut outcome = self.sources(opener, &mut both).await;
-        for (_, report) in both.1.into_reports() {
-            outcome.sent += report.sent;
-            outcome.digests += report.digests_sent;
-            outcome.undelivered += report.failed.len();
-            outcome.failed_alerts += crate::deliver::failed_alerts(&report.failed);
+    fn add(&mut self, reports: Vec<(String, DeliveryReport)>) {
+        for (_, report) in reports {
+            self.sent += report.sent;
+            self.digests += report.digests_sent;
+            self.undelivered += report.failed.len();
+            self.failed_alerts += crate::deliver::failed_alerts(&report.failed);
             for u in &report.failed {
                 error(format_args!(
                     "{}: alert not delivered: finding {} ({}): {}",
@@ -277,33 +351,134 @@ impl Run<'_> {
                 ));
             }
         }
+    }
+}
+
+/// The settings of one `process` run.
+struct Run<'a> {
+    args: &'a ProcessArgs,
+    plan: Plan<'a>,
+    decider: &'a Decider,
+    destinations: &'a [Destination],
+    /// Whether the text output is coloured.
+    color: bool,
+    /// With --deliver: the dedup table (DEDUP_TABLE) in front of the destinations.
+    dedup: Option<&'a DedupStore>,
+}
+
+impl Run<'_> {
+    async fn with_opener<P: Opener>(&self, opener: &P, out: Out) -> Outcome {
+        let shared: SharedOut<BufWriter<Out>> =
+            Arc::new(Mutex::new(BufWriter::with_capacity(256 * 1024, out)));
+        let w = || Chunked::new(shared.clone());
+        let outcome = if self.args.dry_run {
+            let dry = || match self.decider.rules() {
+                None => DryRun::new(self.destinations, w()),
+                Some(rules) => DryRun::routed(self.destinations, rules, w()),
+            };
+            Outcome::of(run_many(&self.plan, opener, self.decider, dry).await.1)
+        } else {
+            match self.args.format {
+                Format::Json => self.deliver(opener, || JsonLines::new(w())).await,
+                Format::Text => {
+                    self.deliver(opener, || Text::colored(w(), self.color))
+                        .await
+                }
+            }
+        };
+        let flushed = shared.lock().unwrap_or_else(|e| e.into_inner()).flush();
+        if let Err(e) = flushed
+            && e.kind() != io::ErrorKind::BrokenPipe
+        {
+            error(format_args!("writing the output: {e}"));
+        }
         outcome
     }
 
-    /// Processes every source in order; a failed source is reported and the others still run.
-    async fn sources<P: Opener, O: Sink + Send>(&self, opener: &P, out: &mut O) -> Outcome {
-        let mut stats = Stats::default();
-        let mut failed_sources = 0;
-        for src in &self.args.sources {
-            if let Err(e) =
-                process_source(src, opener, self.opts, self.decider, out, &mut stats).await
-            {
-                failed_sources += 1;
-                if is_broken_pipe(&e) {
-                    // The reader of our output went away (e.g. `| head`): stop quietly.
-                    break;
-                }
-                error(output::terminal_safe(&e.to_string()));
+    /// Prints with `print`; with `--deliver`, also delivers (through the dedup table, when
+    /// there is one).
+    async fn deliver<P: Opener, O: Sink + Send>(
+        &self,
+        opener: &P,
+        print: impl Fn() -> O,
+    ) -> Outcome {
+        if !self.args.deliver {
+            return Outcome::of(run_many(&self.plan, opener, self.decider, print).await.1);
+        }
+        let deliveries = || match self.decider.rules() {
+            None => Deliveries::new(self.destinations, None),
+            Some(rules) => Deliveries::routed(self.destinations, rules, None),
+        };
+        let Some(store) = self.dedup else {
+            let (outs, ran) =
+                run_many(&self.plan, opener, self.decider, || (print(), deliveries())).await;
+            let mut outcome = Outcome::of(ran);
+            for (_, d) in outs {
+                outcome.add(d.into_reports());
             }
+            return outcome;
+        };
+        // Claims hold for 15 minutes (the function's longest timeout) from the start.
+        let lease_until = crate::common::time::now_secs() + 900;
+        let stage = || DedupStage::new(store, deliveries(), lease_until);
+        let (outs, ran) = run_many(&self.plan, opener, self.decider, || (print(), stage())).await;
+        let mut outcome = Outcome::of(ran);
+        for (_, stage) in outs {
+            outcome
+                .ran
+                .stats
+                .deduplicate(&stage.deduplicated, stage.deduplicated_by_label);
+            outcome.dedup_errors += stage.errors;
+            outcome.add(stage.into_inner().into_reports());
         }
-        Outcome {
-            stats,
-            failed_sources,
-            sent: 0,
-            digests: 0,
-            undelivered: 0,
-            failed_alerts: 0,
+        outcome
+    }
+}
+
+/// The JSON summary, with the listing's account when a prefix was read.
+fn with_listing(summary: String, ran: &Ran, has_prefix: bool) -> String {
+    if !has_prefix {
+        return summary;
+    }
+    let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&summary) else {
+        return summary;
+    };
+    v["objects_listed"] = ran.listed.into();
+    v["objects_not_exports"] = ran.not_exports.into();
+    v["objects_outside_days"] = ran.outside_days.into();
+    v["failures"] = ran
+        .failures
+        .iter()
+        .map(|(source, error)| serde_json::json!({ "source": source, "error": error }))
+        .collect();
+    v["complete"] = ran.complete.into();
+    v["resume_after"] = ran.resume_after.clone().into();
+    v.to_string()
+}
+
+/// The listing's account, for people.
+fn listing_summary(ran: &Ran) -> String {
+    format!(
+        "listed {} export object(s) ({} other object(s) left out, {} outside the days){}",
+        ran.listed,
+        ran.not_exports,
+        ran.outside_days,
+        if ran.complete {
+            ""
+        } else {
+            "; NOT every listed object was read"
         }
+    )
+}
+
+/// `KEY` quoted for a POSIX shell when it needs it.
+fn shell_quote(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-=:@%+".contains(c))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
 
@@ -393,11 +568,6 @@ async fn aws_config(args: &ProcessArgs) -> Result<aws_config::SdkConfig, String>
                 output::terminal_safe(&e)
             )
         })
-}
-
-fn is_broken_pipe(e: &SourceError) -> bool {
-    use crate::export::ReadError;
-    matches!(e, SourceError::Read { error: ReadError::Sink { source, .. }, .. } if source.kind() == io::ErrorKind::BrokenPipe)
 }
 
 fn human_summary(s: &Stats, failed_alerts: u64, elapsed: std::time::Duration) -> String {
