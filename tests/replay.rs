@@ -342,13 +342,8 @@ async fn replays_send_only_what_was_never_sent_unless_realert() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("delivered 10 alert(s)"), "{stderr}");
-    let summary: Value = serde_json::from_str(
-        stderr
-            .lines()
-            .find(|l| l.starts_with('{'))
-            .unwrap(),
-    )
-    .unwrap();
+    let summary: Value =
+        serde_json::from_str(stderr.lines().find(|l| l.starts_with('{')).unwrap()).unwrap();
     assert_eq!(summary["deduplicated"]["duplicate"], 10, "{summary}");
     assert_eq!(summary["alerts"], 10, "{summary}");
     assert_eq!(summary["account"]["balanced"], true, "{summary}");
@@ -384,4 +379,204 @@ async fn replays_send_only_what_was_never_sent_unless_realert() {
             .len(),
         20
     );
+}
+
+/// The failure queue filled by a real failed invocation of the function (through the runtime
+/// emulator; the record is the one Lambda's on-failure destination writes around it, which the
+/// emulator does not) and by an event EventBridge could not deliver, then drained by
+/// `replay-failures`: every alert delivered exactly once, the messages deleted, one that is not
+/// a record left in the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_failures_delivers_each_alert_once_and_deletes_what_succeeded() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use support::http::{Reply, Server};
+    let w = world(1..=1, 0).await;
+    let export = key(1, 0);
+    let sample = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/events/sample-export.jsonl.gz"
+    ))
+    .unwrap();
+    put_export(&s3_client(&w.sdk), BUCKET, &export, &w.key_arn, sample).await;
+    let table = "guardduty-alerts-dedup";
+    create_dedup_table(&guardduty_alerts::app::aws::dynamodb_client(&w.sdk), table).await;
+    // The receiver takes the first 4 alerts, then answers 404 until it is mended.
+    let mended = Arc::new(AtomicBool::new(false));
+    let m2 = mended.clone();
+    let hook = Server::start(move |n, _| {
+        if n < 4 || m2.load(Ordering::SeqCst) {
+            Reply::status(200, "ok")
+        } else {
+            Reply::status(404, "gone")
+        }
+    })
+    .await;
+    let url = hook.url("/alerts");
+    let mut env = w.moto.env();
+    env.extend([
+        ("WEBHOOK_URL", url.clone()),
+        ("ALLOW_HTTP_WEBHOOKS", "true".into()),
+        ("DEDUP_TABLE", table.into()),
+        ("WEBHOOK_CONCURRENCY", "1".into()),
+    ]);
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let event: Value = serde_json::json!({ "Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-11-01T00:05:00.000Z", "eventName": "ObjectCreated:Put",
+        "s3": { "bucket": { "name": BUCKET }, "object": { "key": export } }
+    }]});
+    let emulator = Emulator::start("guardduty-alerts-lambda", &env_refs).await;
+    let err = emulator
+        .invoke(&event)
+        .await
+        .expect_err("the receiver refuses: the invocation fails");
+    let (kind, message) = err.split_once(": ").unwrap();
+    assert_eq!(kind, "DeliveryFailed", "{err}");
+    drop(emulator);
+    // What Lambda's on-failure destination writes after the retries, around that invocation.
+    let record = serde_json::json!({
+        "version": "1.0",
+        "timestamp": "2026-11-01T00:11:00.000Z",
+        "requestContext": {
+            "requestId": "0b1c2d3e-aaaa-4bbb-8ccc-1d2e3f4a5b6c",
+            "functionArn": format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:guardduty-alerts:$LATEST"),
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": 3
+        },
+        "requestPayload": event,
+        "responseContext": { "statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled" },
+        "responsePayload": { "errorType": kind, "errorMessage": message }
+    });
+    // An EventBridge GuardDuty Finding event that could not be delivered (a dead letter).
+    let mut dead: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/events/guardduty-finding.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    dead["detail"]["id"] = "f-from-eventbridge".into();
+    let sqs = aws_sdk_sqs::Client::new(&w.sdk);
+    let (queue, _) = create_queue(&sqs, "guardduty-alerts-failures", false).await;
+    for body in [
+        record.to_string(),
+        dead.to_string(),
+        "not a record".to_owned(),
+    ] {
+        sqs.send_message()
+            .queue_url(&queue)
+            .message_body(body)
+            .send()
+            .await
+            .expect("SendMessage");
+    }
+    let depth = async || {
+        let a = sqs
+            .get_queue_attributes()
+            .queue_url(&queue)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .expect("GetQueueAttributes");
+        a.attributes().unwrap()
+            [&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages]
+            .parse::<u64>()
+            .unwrap()
+    };
+    let accepted = |hook: &Server| -> Vec<String> {
+        hook.requests()
+            .iter()
+            .zip(0..)
+            .filter(|(_, n)| *n < 4 || mended.load(Ordering::SeqCst))
+            .map(|(r, _)| r.json()["alert"]["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let before = accepted(&hook);
+    assert_eq!(
+        before.len(),
+        4,
+        "four alerts got through before the failure"
+    );
+    let requests_before = hook.requests().len();
+
+    // --dry-run: says what it would do, sends and deletes nothing.
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .expect("run")
+    };
+    let out = run(&["replay-failures", "--dry-run", &queue]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("would replay message "))
+            .count(),
+        2,
+        "{stdout}"
+    );
+    assert!(stdout.contains(&format!("request 0b1c2d3e-aaaa-4bbb-8ccc-1d2e3f4a5b6c; RetriesExhausted; last error DeliveryFailed: ")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("s3://{BUCKET}/{export}")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("GuardDuty Finding event 5e1c7a3b-9d2f-4e6a-8b0c-1f2e3d4c5b6a (finding f-from-eventbridge)"), "{stdout}");
+    assert!(stderr.contains("not a failed invocation"), "{stderr}");
+    assert_eq!(hook.requests().len(), requests_before, "nothing sent");
+    assert_eq!(
+        depth().await,
+        3,
+        "nothing deleted, every message visible again"
+    );
+
+    // The receiver mended: the replay sends what was not delivered, once.
+    mended.store(true, Ordering::SeqCst);
+    let out = run(&["replay-failures", &queue]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the unreadable message is kept: {stderr}"
+    );
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("replayed message "))
+            .count(),
+        2,
+        "{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("findings 12, alerts sent 6, already sent before 4"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("2 message(s) replayed and deleted, 0 failed, 1 not understood"),
+        "{stderr}"
+    );
+    let mut all: Vec<String> = before;
+    all.extend(
+        hook.requests()[requests_before..]
+            .iter()
+            .map(|r| r.json()["alert"]["id"].as_str().unwrap().to_owned()),
+    );
+    let set: BTreeSet<&String> = all.iter().collect();
+    assert_eq!(set.len(), all.len(), "no alert twice: {all:?}");
+    assert_eq!(
+        all.len(),
+        11,
+        "the export's 10 alerts and the event's one: {all:?}"
+    );
+    assert_eq!(depth().await, 1, "only the unreadable message is left");
+    // Nothing more to do.
+    let out = run(&["replay-failures", &queue]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("0 message(s) replayed"));
+    assert!(!url.is_empty());
 }

@@ -43,6 +43,20 @@ pub enum Command {
         file: PathBuf,
     },
 
+    /// Run again the invocations that failed: the records in the function's failure queue.
+    ///
+    /// Reads the SQS queue the function's failed asynchronous invocations go to (the stack's
+    /// FailureQueueUrl): Lambda's on-failure records (the original event in requestPayload) and
+    /// EventBridge's undeliverable events. Each event goes through the same handler as in the
+    /// function, configured from the environment as the function is (SNS_TOPIC_ARN,
+    /// DEDUP_TABLE, RULES_CONFIG, ...); with the function's dedup table, alerts delivered
+    /// before are not sent again. A message is deleted only after its event succeeded; the
+    /// others stay in the queue (visible again at once).
+    ///
+    /// Exit status: 0 when every message was replayed (or, with --dry-run, read); 1 when one
+    /// failed or could not be understood (it stays in the queue); 2 for a usage or setup error.
+    ReplayFailures(ReplayArgs),
+
     /// Print a shell completion script on stdout.
     ///
     /// bash: guardduty-alerts completions bash >
@@ -195,6 +209,27 @@ pub struct ProcessArgs {
     /// sent, and each suppressed finding gets a line with its rule and reason.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// The options of `replay-failures`.
+#[derive(clap::Args, Debug)]
+pub struct ReplayArgs {
+    /// The failure queue's URL (the stack's output FailureQueueUrl).
+    #[arg(value_name = "QUEUE_URL")]
+    pub queue_url: String,
+
+    /// Replay nothing and delete nothing: list each message, what failed and what its event
+    /// names.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// The AWS profile, as for `process`.
+    #[arg(long, value_name = "NAME", value_parser = parse_profile)]
+    pub profile: Option<String>,
+
+    /// The AWS Region, as for `process`.
+    #[arg(long, value_name = "REGION", value_parser = parse_region)]
+    pub region: Option<String>,
 }
 
 /// One SOURCE argument.

@@ -4,6 +4,7 @@
 pub mod args;
 pub mod many;
 pub mod output;
+pub mod replay;
 pub mod report;
 pub mod size;
 
@@ -47,6 +48,15 @@ pub fn main() -> ExitCode {
             );
         }
         Command::Completions { shell } => return completions(shell),
+        Command::ReplayFailures(args) => {
+            return match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt.block_on(replay::replay_failures(args)),
+                Err(e) => {
+                    error(format_args!("cannot start the async runtime: {e}"));
+                    ExitCode::FAILURE
+                }
+            };
+        }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -173,7 +183,7 @@ async fn process(args: ProcessArgs) -> ExitCode {
             .as_ref()
             .is_some_and(DestinationsConfig::needs_aws)
     {
-        match aws_config(&args).await {
+        match aws_config(&args.profile, &args.region).await {
             Ok(sdk) => Some(sdk),
             Err(e) => {
                 error(e);
@@ -543,10 +553,13 @@ impl Write for Out {
 /// The SDK configuration with `--profile` and `--region` over the environment. With a profile
 /// (from `--profile` or AWS_PROFILE), its credentials are got once here, so that a profile
 /// that cannot give any is one error that names it.
-async fn aws_config(args: &ProcessArgs) -> Result<aws_config::SdkConfig, String> {
+async fn aws_config(
+    profile: &Option<String>,
+    region: &Option<String>,
+) -> Result<aws_config::SdkConfig, String> {
     let options = AwsOptions {
-        profile: args.profile.clone(),
-        region: args.region.clone(),
+        profile: profile.clone(),
+        region: region.clone(),
     };
     let sdk = crate::app::aws::load_config_with(&options).await;
     let profile = options.profile.or_else(|| {
