@@ -57,6 +57,18 @@ pub enum Command {
     /// failed or could not be understood (it stays in the queue); 2 for a usage or setup error.
     ReplayFailures(ReplayArgs),
 
+    /// Write the S3 Batch Operations manifest of the exports under a prefix, and optionally
+    /// create the job that runs the deployed function on each of them.
+    ///
+    /// The manifest is a CSV of Bucket,Key lines (keys URL-encoded), written as the listing
+    /// goes. With --create-job, a LambdaInvoke job (invocation schema 2.0, user argument
+    /// realert) reads it and writes a completion report with each object's result; its id is
+    /// printed on stdout.
+    ///
+    /// Exit status: 0 when the manifest (and the job) was made; 1 when listing, writing or
+    /// CreateJob failed; 2 for a usage or setup error.
+    Backfill(BackfillArgs),
+
     /// Print a shell completion script on stdout.
     ///
     /// bash: guardduty-alerts completions bash >
@@ -222,6 +234,59 @@ pub struct ReplayArgs {
     /// names.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// The AWS profile, as for `process`.
+    #[arg(long, value_name = "NAME", value_parser = parse_profile)]
+    pub profile: Option<String>,
+
+    /// The AWS Region, as for `process`.
+    #[arg(long, value_name = "REGION", value_parser = parse_region)]
+    pub region: Option<String>,
+}
+
+/// The options of `backfill`.
+#[derive(clap::Args, Debug)]
+pub struct BackfillArgs {
+    /// The exports: s3://BUCKET/PREFIX/ (a trailing / is assumed).
+    #[arg(value_name = "S3_PREFIX")]
+    pub prefix: String,
+
+    /// Only exports of this day or later (YYYY-MM-DD, UTC), as for `process`.
+    #[arg(long, value_name = "DAY", value_parser = Day::parse)]
+    pub since: Option<Day>,
+
+    /// Only exports of this day or earlier (YYYY-MM-DD, UTC, inclusive).
+    #[arg(long, value_name = "DAY", value_parser = Day::parse)]
+    pub until: Option<Day>,
+
+    /// Start after this key (S3's order).
+    #[arg(long, value_name = "KEY")]
+    pub resume_after: Option<String>,
+
+    /// Where the manifest goes: a local path, or s3://BUCKET/KEY (needed for --create-job;
+    /// with the template's role, under guardduty-alerts/backfill/ in BatchOperationsBucket).
+    #[arg(long, value_name = "PATH|S3_URI")]
+    pub manifest: String,
+
+    /// Also create the Batch Operations job (s3control:CreateJob, no confirmation needed).
+    #[arg(long, requires_all = ["function_arn", "role_arn", "report"])]
+    pub create_job: bool,
+
+    /// The function the job invokes (the stack's function ARN).
+    #[arg(long, value_name = "ARN")]
+    pub function_arn: Option<String>,
+
+    /// The role the job runs as (the stack's output BatchOperationsRoleArn).
+    #[arg(long, value_name = "ARN")]
+    pub role_arn: Option<String>,
+
+    /// Where the completion report goes: s3://BUCKET/PREFIX.
+    #[arg(long, value_name = "S3_URI")]
+    pub report: Option<String>,
+
+    /// The job alerts again what the dedup table says was alerted (user argument realert).
+    #[arg(long)]
+    pub realert: bool,
 
     /// The AWS profile, as for `process`.
     #[arg(long, value_name = "NAME", value_parser = parse_profile)]

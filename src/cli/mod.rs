@@ -2,6 +2,7 @@
 //! stdin, check a rules file.
 
 pub mod args;
+pub mod backfill;
 pub mod many;
 pub mod output;
 pub mod replay;
@@ -49,14 +50,9 @@ pub fn main() -> ExitCode {
         }
         Command::Completions { shell } => return completions(shell),
         Command::ReplayFailures(args) => {
-            return match tokio::runtime::Runtime::new() {
-                Ok(rt) => rt.block_on(replay::replay_failures(args)),
-                Err(e) => {
-                    error(format_args!("cannot start the async runtime: {e}"));
-                    ExitCode::FAILURE
-                }
-            };
+            return block_on(replay::replay_failures(args));
         }
+        Command::Backfill(args) => return block_on(backfill::backfill(args)),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -69,6 +65,17 @@ pub fn main() -> ExitCode {
         }
     };
     runtime.block_on(process(args))
+}
+
+/// Runs `f` on a multi-threaded runtime.
+fn block_on(f: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt.block_on(f),
+        Err(e) => {
+            error(format_args!("cannot start the async runtime: {e}"));
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Prints the completion script of `shell` on stdout.
