@@ -1,6 +1,7 @@
-//! AWS SDK set-up, built once per process: one lean HTTPS client (rustls + ring), the default
-//! credential chain (with IAM Identity Center and `credential_process` profiles), and
-//! `AWS_ENDPOINT_URL` honoured (for local stand-ins such as moto).
+//! AWS SDK set-up, built once per process: one lean HTTPS client (rustls + ring) and
+//! `AWS_ENDPOINT_URL` honoured (for local stand-ins such as moto); for the CLI the default
+//! credential chain (with IAM Identity Center and `credential_process` profiles), for the
+//! function only what Lambda puts in its environment ([`function_config`]).
 
 use aws_config::profile::ProfileFileCredentialsProvider;
 use aws_config::provider_config::ProviderConfig;
@@ -52,6 +53,71 @@ pub async fn load_config_with(options: &AwsOptions) -> SdkConfig {
         .into_builder()
         .credentials_provider(SharedCredentialsProvider::new(credentials))
         .build()
+}
+
+/// The function's SDK configuration, without the default credential chain: Lambda gives a
+/// function its role's credentials in `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
+/// `AWS_SESSION_TOKEN`, and its Region in `AWS_REGION`, so only those are read (and
+/// `AWS_ENDPOINT_URL`, for local stand-ins). Nothing here reaches the profile files, IAM
+/// Identity Center or `credential_process`, so the function's binary does not carry them (the
+/// CLI, with [`load_config_with`], does).
+pub fn function_config() -> SdkConfig {
+    use aws_config::environment::EnvironmentVariableCredentialsProvider;
+    use aws_config::retry::RetryConfig;
+    use aws_config::timeout::TimeoutConfig;
+    let http = Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let mut builder = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .http_client(http)
+        .credentials_provider(SharedCredentialsProvider::new(
+            EnvironmentVariableCredentialsProvider::new(),
+        ))
+        .identity_cache(aws_config::identity::IdentityCache::lazy().build())
+        .retry_config(RetryConfig::standard())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(std::time::Duration::from_millis(3100))
+                .build(),
+        )
+        .time_source(aws_smithy_async::time::SystemTimeSource::new());
+    if let Some(sleep) = aws_smithy_async::rt::sleep::default_async_sleep() {
+        builder = builder.sleep_impl(sleep);
+    }
+    if let Some(region) = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")) {
+        builder = builder.region(Region::new(region));
+    }
+    if let Some(url) = env("AWS_ENDPOINT_URL") {
+        // From the environment, as aws-config marks it: a service's own variable
+        // (AWS_ENDPOINT_URL_GUARDDUTY, …) still wins over it.
+        builder.insert_origin(
+            "endpoint_url",
+            aws_types::origin::Origin::shared_environment_variable(),
+        );
+        builder = builder.endpoint_url(url);
+    }
+    // Per-service endpoints from the environment (AWS_ENDPOINT_URL_S3, …_GUARDDUTY, …).
+    builder = builder.service_config(EnvServiceConfig);
+    builder.build()
+}
+
+/// Per-service settings from environment variables only (no profile files).
+#[derive(Debug)]
+struct EnvServiceConfig;
+
+impl aws_types::service_config::LoadServiceConfig for EnvServiceConfig {
+    fn load_config(&self, key: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
+        // As aws-config reads them: the service's own variable (AWS_ENDPOINT_URL_GUARDDUTY for
+        // service id "GuardDuty"), then the general one.
+        let service = key
+            .service_id()
+            .to_ascii_uppercase()
+            .replace([' ', '-'], "_");
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        var(&format!("{}_{service}", key.env())).or_else(|| var(key.env()))
+    }
 }
 
 /// Gets the credentials once, so that a profile that cannot give any (an expired IAM Identity

@@ -14,7 +14,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         Ok(c) => c,
         Err(e) => init_failed(e.setting(), &e.to_string()).await,
     };
-    let sdk = guardduty_alerts::app::aws::load_config().await;
+    let sdk = guardduty_alerts::app::aws::function_config();
     let app = match App::new(config, &sdk).await {
         Ok(a) => a,
         Err(e) => init_failed(&e.setting, &e.to_string()).await,
