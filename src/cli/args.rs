@@ -120,19 +120,9 @@ pub struct ProcessArgs {
     #[arg(long, short = 'r')]
     pub recursive: bool,
 
-    /// With a prefix: only exports of this day or later (YYYY-MM-DD, UTC): the day in the
-    /// export's key (AWSLogs/…/YYYY/MM/DD/), or, for a key without one, of its LastModified.
-    #[arg(long, value_name = "DAY", value_parser = Day::parse)]
-    pub since: Option<Day>,
-
-    /// With a prefix: only exports of this day or earlier (YYYY-MM-DD, UTC, inclusive).
-    #[arg(long, value_name = "DAY", value_parser = Day::parse)]
-    pub until: Option<Day>,
-
-    /// With a prefix: start after this key (S3's order), to continue an interrupted run; an
-    /// interrupted or failed run prints the key to give here.
-    #[arg(long, value_name = "KEY")]
-    pub resume_after: Option<String>,
+    /// Which objects under a prefix.
+    #[command(flatten)]
+    pub choose: Choose,
 
     /// Objects read at once (1-64). Default: 4 when a prefix is read, else 1 (sources in
     /// order, one output). Above 1, each object's records stay together but objects
@@ -244,6 +234,35 @@ pub struct ReplayArgs {
     pub region: Option<String>,
 }
 
+/// Which objects under a prefix (`process`, `backfill`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Choose {
+    /// With a prefix: only exports of this day or later (YYYY-MM-DD, UTC): the day in the
+    /// export's key (AWSLogs/…/YYYY/MM/DD/), or, for a key without one, of its LastModified.
+    #[arg(long, value_name = "DAY", value_parser = Day::parse)]
+    pub since: Option<Day>,
+
+    /// With a prefix: only exports of this day or earlier (YYYY-MM-DD, UTC, inclusive).
+    #[arg(long, value_name = "DAY", value_parser = Day::parse)]
+    pub until: Option<Day>,
+
+    /// With a prefix: start after this key (S3's order), to continue an interrupted run; an
+    /// interrupted or failed run prints the key to give here.
+    #[arg(long, value_name = "KEY")]
+    pub resume_after: Option<String>,
+}
+
+impl Choose {
+    /// As the listing's selection.
+    pub fn selection(&self) -> crate::source::listing::Selection {
+        crate::source::listing::Selection {
+            since: self.since,
+            until: self.until,
+            resume_after: self.resume_after.clone(),
+        }
+    }
+}
+
 /// The options of `backfill`.
 #[derive(clap::Args, Debug)]
 pub struct BackfillArgs {
@@ -251,17 +270,9 @@ pub struct BackfillArgs {
     #[arg(value_name = "S3_PREFIX")]
     pub prefix: String,
 
-    /// Only exports of this day or later (YYYY-MM-DD, UTC), as for `process`.
-    #[arg(long, value_name = "DAY", value_parser = Day::parse)]
-    pub since: Option<Day>,
-
-    /// Only exports of this day or earlier (YYYY-MM-DD, UTC, inclusive).
-    #[arg(long, value_name = "DAY", value_parser = Day::parse)]
-    pub until: Option<Day>,
-
-    /// Start after this key (S3's order).
-    #[arg(long, value_name = "KEY")]
-    pub resume_after: Option<String>,
+    /// Which objects under a prefix.
+    #[command(flatten)]
+    pub choose: Choose,
 
     /// Where the manifest goes: a local path, or s3://BUCKET/KEY (needed for --create-job;
     /// with the template's role, under guardduty-alerts/backfill/ in BatchOperationsBucket).

@@ -12,7 +12,7 @@ use crate::cli::args::{BackfillArgs, Input};
 use crate::cli::many::human_bytes;
 use crate::cli::output::terminal_safe;
 use crate::cli::report::error;
-use crate::source::listing::{Lister, Selection, manifest_line};
+use crate::source::listing::{Lister, manifest_line};
 
 /// Where the manifest goes.
 enum Target {
@@ -92,11 +92,7 @@ pub async fn backfill(args: BackfillArgs) -> ExitCode {
         }
     };
     let mut out = BufWriter::new(file);
-    let selection = Selection {
-        since: args.since,
-        until: args.until,
-        resume_after: args.resume_after.clone(),
-    };
+    let selection = args.choose.selection();
     let mut lister = Lister::new(s3.clone(), &bucket, &prefix, selection);
     let (mut objects, mut bytes, mut left_out) = (0u64, 0u64, 0u64);
     let mut written = Ok(());

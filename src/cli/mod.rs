@@ -29,7 +29,6 @@ use crate::decide::{Decide, Decider, Policy};
 use crate::deliver::{Deliveries, DeliveryReport, Destination, DryRun};
 use crate::export::ReaderOptions;
 use crate::pipeline::{DedupStage, Stats};
-use crate::source::listing::Selection;
 use crate::source::s3::S3Opener;
 use crate::source::{LocalOpener, Opener};
 use crate::state::DedupStore;
@@ -138,14 +137,17 @@ async fn process(args: ProcessArgs) -> ExitCode {
         .map(|i| if args.recursive { i.recursive() } else { i })
         .collect();
     let has_prefix = inputs.iter().any(|i| matches!(i, Input::Prefix { .. }));
-    if !has_prefix && (args.since.is_some() || args.until.is_some() || args.resume_after.is_some())
+    if !has_prefix
+        && (args.choose.since.is_some()
+            || args.choose.until.is_some()
+            || args.choose.resume_after.is_some())
     {
         error(
             "--since, --until and --resume-after choose objects under a prefix: name one as s3://BUCKET/PREFIX/ (a trailing /) or add --recursive",
         );
         return ExitCode::from(2);
     }
-    if let (Some(since), Some(until)) = (args.since, args.until)
+    if let (Some(since), Some(until)) = (args.choose.since, args.choose.until)
         && since > until
     {
         error(format_args!(
@@ -244,11 +246,7 @@ async fn process(args: ProcessArgs) -> ExitCode {
         plan: Plan {
             inputs: &inputs,
             s3: s3.clone().filter(|_| has_prefix),
-            selection: Selection {
-                since: args.since,
-                until: args.until,
-                resume_after: args.resume_after.clone(),
-            },
+            selection: args.choose.selection(),
             concurrency,
             opts: &opts,
             progress: has_prefix && !args.quiet && io::stderr().is_terminal(),

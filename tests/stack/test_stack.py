@@ -470,14 +470,19 @@ class TemplateStackTest(unittest.TestCase):
         names = iam.list_role_policies(RoleName=role)["PolicyNames"]
         self.assertEqual(names, ["guardduty-alerts"])
         doc = iam.get_role_policy(RoleName=role, PolicyName="guardduty-alerts")["PolicyDocument"]
+        trust = self.trust_policy(iam, role)
+        self.assertEqual([s["Principal"] for s in trust["Statement"]], [{"Service": "lambda.amazonaws.com"}])
+        return statements(doc, moto_nulls=True)
+
+    def trust_policy(self, iam, role):
+        """A role's trust policy as moto gives it back: JSON, or the Python repr of an object."""
         trust = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
         if isinstance(trust, str):
             try:
                 trust = json.loads(trust)
             except ValueError:
                 trust = ast.literal_eval(trust)
-        self.assertEqual([s["Principal"] for s in trust["Statement"]], [{"Service": "lambda.amazonaws.com"}])
-        return statements(doc, moto_nulls=True)
+        return trust
 
     def assert_statements(self, actual, expected):
         """Each statement exactly as expected: actions, resources, conditions; no wildcard action;
@@ -948,12 +953,7 @@ class TemplateStackTest(unittest.TestCase):
         which invokes the function and reads manifests / writes reports under one prefix."""
         iam = st.c["iam"]
         role = st.physical("BatchOperationsRole")
-        trust = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
-        if isinstance(trust, str):
-            try:
-                trust = json.loads(trust)
-            except ValueError:
-                trust = ast.literal_eval(trust)
+        trust = self.trust_policy(iam, role)
         self.assertEqual([(s["Principal"], s["Action"], s["Condition"]) for s in trust["Statement"]],
                          [({"Service": "batchoperations.s3.amazonaws.com"}, "sts:AssumeRole",
                            {"StringEquals": {"aws:SourceAccount": ACCOUNT}})])
