@@ -248,6 +248,71 @@ async fn a_prefix_of_1200_exports_across_pages_with_days_and_resume() {
         rest.len()
     );
 
+    // Ctrl-C (SIGINT): the objects being read finish, then the resume key; exit 130.
+    let mut child = Command::new(BIN)
+        .args(["process", "--format", "json", "--concurrency", "2", &prefix])
+        .envs(w.moto.env())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut first: Vec<String> = Vec::new();
+    for _ in 0..100 {
+        let l = lines.next().expect("a record").expect("read");
+        first.push(
+            serde_json::from_str::<Value>(&l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    // SAFETY: kill(2) on our own child's pid, which has not been reaped.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
+        0
+    );
+    for l in lines {
+        first.push(
+            serde_json::from_str::<Value>(&l.unwrap()).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let hint = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("interrupted: to continue after the last object read in full, run again with --resume-after "))
+        .unwrap_or_else(|| panic!("no resume hint:\n{stderr}"));
+    assert!(
+        first.len() < 1200,
+        "it stopped early: {} records",
+        first.len()
+    );
+    let out = w.cli(
+        &[
+            "process",
+            "--format",
+            "json",
+            "--resume-after",
+            hint,
+            &prefix,
+        ],
+        &[],
+    );
+    let (rest, _) = records(&out);
+    let all: BTreeSet<String> = first.iter().chain(rest.iter()).cloned().collect();
+    assert_eq!(
+        all.len(),
+        1200,
+        "interrupted {} + resumed {}",
+        first.len(),
+        rest.len()
+    );
+
     // Usage errors: days without a prefix; days the wrong way round.
     let out = w.cli(&["process", "--since", "2026-11-03", "x.jsonl.gz"], &[]);
     assert_eq!(out.status.code(), Some(2));

@@ -146,11 +146,26 @@ where
         (0..plan.concurrency.max(1))
             .map(|_| reader(&rx, opener, plan.opts, decider, make(), &shared)),
     );
+    let listing = plan
+        .inputs
+        .iter()
+        .any(|i| matches!(i, Input::Prefix { .. }));
     let interrupt = async {
-        // Ctrl-C: no new objects; those being read finish, so the resume point is exact.
-        if tokio::signal::ctrl_c().await.is_ok() {
+        // Under a prefix, Ctrl-C: no new objects; those being read finish, so the resume point
+        // is exact. A second Ctrl-C ends the process at once. (Without a prefix, Ctrl-C keeps
+        // its default: the process ends at once.)
+        if listing && tokio::signal::ctrl_c().await.is_ok() {
             shared.interrupted.store(true, Ordering::SeqCst);
             shared.stop.store(true, Ordering::SeqCst);
+            shared.bar.suspend(|| {
+                eprintln!(
+                    "interrupted: finishing the objects being read (Ctrl-C again to stop at once)"
+                )
+            });
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("interrupted again: stopping now; objects being read are not finished");
+                std::process::exit(130);
+            }
         }
         std::future::pending::<()>().await
     };
