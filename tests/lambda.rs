@@ -927,15 +927,18 @@ async fn dedup_table_makes_redelivery_and_re_exports_alert_once() {
     assert_eq!(w.alerts(10).await.len(), 10, "SQS got exactly ten more");
 }
 
-/// With a dedup table, an alert that was not delivered is not recorded as alerted: the retry of
-/// the failed invocation sends it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dedup_releases_what_was_not_delivered_so_the_retry_sends_it() {
+/// A Slack stand-in that answers 404 until `up` is set, and the app sending to it alone (no
+/// SNS), with the dedup table `table`.
+async fn slack_until_up(
+    w: &World,
+    table: &str,
+) -> (
+    support::http::Server,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    App,
+) {
     use std::sync::atomic::{AtomicBool, Ordering};
     use support::http::{Reply, Server};
-    let w = world(false).await;
-    let table = "guardduty-alerts-dedup";
-    create_dedup_table(&guardduty_alerts::app::aws::dynamodb_client(&w.sdk), table).await;
     let up = std::sync::Arc::new(AtomicBool::new(false));
     let up2 = up.clone();
     let slack = Server::start(move |_, _| {
@@ -955,6 +958,18 @@ async fn dedup_releases_what_was_not_delivered_so_the_retry_sends_it() {
             ("DEDUP_TABLE", table),
         ])
         .await;
+    (slack, up, app)
+}
+
+/// With a dedup table, an alert that was not delivered is not recorded as alerted: the retry of
+/// the failed invocation sends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dedup_releases_what_was_not_delivered_so_the_retry_sends_it() {
+    use std::sync::atomic::Ordering;
+    let w = world(false).await;
+    let table = "guardduty-alerts-dedup";
+    create_dedup_table(&guardduty_alerts::app::aws::dynamodb_client(&w.sdk), table).await;
+    let (_slack, up, app) = slack_until_up(&w, table).await;
     let failed = handle(&app, event("s3-put.json"))
         .await
         .expect_err("Slack refuses");
@@ -1568,31 +1583,12 @@ async fn batch_operations_tasks_get_a_result_each() {
 /// go out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_operations_retry_what_a_retry_can_mend() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use support::http::{Reply, Server};
+    use std::sync::atomic::Ordering;
     use support::proxy::{Action, FaultProxy};
     let w = world(false).await;
     let table = "guardduty-alerts-dedup";
     create_dedup_table(&guardduty_alerts::app::aws::dynamodb_client(&w.sdk), table).await;
-    let up = std::sync::Arc::new(AtomicBool::new(false));
-    let up2 = up.clone();
-    let slack = Server::start(move |_, _| {
-        if up2.load(Ordering::SeqCst) {
-            Reply::status(200, "ok")
-        } else {
-            Reply::status(404, "no_service")
-        }
-    })
-    .await;
-    let url = slack.url("/services/T0KEN");
-    let app = w
-        .app(&[
-            ("SNS_TOPIC_ARN", ""),
-            ("SLACK_WEBHOOK_URL", &url),
-            ("ALLOW_HTTP_WEBHOOKS", "true"),
-            ("DEDUP_TABLE", table),
-        ])
-        .await;
+    let (_slack, up, app) = slack_until_up(&w, table).await;
     let batch = json!({
         "invocationSchemaVersion": "1.0",
         "invocationId": "inv",

@@ -92,15 +92,18 @@ impl World {
     }
 }
 
+/// The finding id of one JSON record line.
+fn id_of(line: &str) -> String {
+    let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    v["id"].as_str().unwrap().to_owned()
+}
+
 /// The ids of the JSON records, and the JSON summary (the last stderr line).
 fn records(out: &Output) -> (Vec<String>, Value) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let ids = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
-            v["id"].as_str().unwrap().to_owned()
-        })
+        .map(id_of)
         .collect();
     let summary = serde_json::from_str(stderr.lines().last().unwrap_or_default())
         .unwrap_or_else(|e| panic!("no JSON summary ({e}):\n{stderr}"));
@@ -209,9 +212,7 @@ async fn a_prefix_of_1200_exports_across_pages_with_days_and_resume() {
     {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         for _ in 0..300 {
-            let l = lines.next().expect("a record").expect("read");
-            let v: Value = serde_json::from_str(&l).unwrap();
-            first.push(v["id"].as_str().unwrap().to_owned());
+            first.push(id_of(&lines.next().expect("a record").expect("read")));
         }
     } // stdout closed: the CLI's next writes fail with EPIPE
     let out = child.wait_with_output().expect("wait");
@@ -259,13 +260,7 @@ async fn a_prefix_of_1200_exports_across_pages_with_days_and_resume() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut first: Vec<String> = Vec::new();
     for _ in 0..100 {
-        let l = lines.next().expect("a record").expect("read");
-        first.push(
-            serde_json::from_str::<Value>(&l).unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        first.push(id_of(&lines.next().expect("a record").expect("read")));
     }
     // SAFETY: kill(2) on our own child's pid, which has not been reaped.
     assert_eq!(
@@ -273,12 +268,7 @@ async fn a_prefix_of_1200_exports_across_pages_with_days_and_resume() {
         0
     );
     for l in lines {
-        first.push(
-            serde_json::from_str::<Value>(&l.unwrap()).unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        first.push(id_of(&l.expect("read")));
     }
     let out = child.wait_with_output().expect("wait");
     let stderr = String::from_utf8_lossy(&out.stderr);

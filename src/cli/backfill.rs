@@ -96,15 +96,16 @@ pub async fn backfill(args: BackfillArgs) -> ExitCode {
     let mut lister = Lister::new(s3.clone(), &bucket, &prefix, selection);
     let (mut objects, mut bytes, mut left_out) = (0u64, 0u64, 0u64);
     let mut written = Ok(());
-    loop {
+    while written.is_ok() {
         match lister.next_page().await {
             Ok(Some(page)) => {
                 left_out += page.not_exports + page.outside_days;
                 for listed in &page.taken {
                     objects += 1;
                     bytes += listed.size;
-                    if written.is_ok() {
-                        written = writeln!(out, "{}", manifest_line(&listed.object));
+                    written = writeln!(out, "{}", manifest_line(&listed.object));
+                    if written.is_err() {
+                        break;
                     }
                 }
             }

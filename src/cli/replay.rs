@@ -192,11 +192,7 @@ fn describe(f: &FailedInvocation) -> String {
     if let Some(e) = &f.error {
         let mut e = e.clone();
         if e.len() > 200 {
-            let mut cut = 200;
-            while !e.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            e.truncate(cut);
+            e.truncate(e.floor_char_boundary(200));
             e.push('…');
         }
         parts.push(format!("last error {e}"));

@@ -551,11 +551,7 @@ impl UnitOutcome {
             )
         };
         if result_string.len() > RESULT_STRING_MAX {
-            let mut cut = RESULT_STRING_MAX;
-            while !result_string.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            result_string.truncate(cut);
+            result_string.truncate(result_string.floor_char_boundary(RESULT_STRING_MAX));
             result_string.push('…');
         }
         TaskResult {

@@ -46,11 +46,7 @@ fn is_line_break(c: char) -> bool {
 /// `text`, cut to [`MAX_EMAIL`] bytes (then `…`).
 pub(crate) fn finish(mut text: String) -> String {
     if text.len() > MAX_EMAIL {
-        let mut cut = MAX_EMAIL - ELLIPSIS.len_utf8();
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
+        text.truncate(text.floor_char_boundary(MAX_EMAIL - ELLIPSIS.len_utf8()));
         text.push(ELLIPSIS);
     }
     text

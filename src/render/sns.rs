@@ -236,10 +236,7 @@ fn json_body(j: &JsonRecord<'_>, raw: &str, budget: usize) -> (String, bool) {
         excerpt: &'a str,
     }
     let room = budget.saturating_sub(body.len() + 128) / 2; // JSON escaping can double it
-    let mut cut = room.min(raw.len());
-    while !raw.is_char_boundary(cut) {
-        cut -= 1;
-    }
+    let cut = raw.floor_char_boundary(room);
     let t = serde_json::to_string(&Truncated {
         bytes: raw.len(),
         excerpt: &raw[..cut],
@@ -315,11 +312,7 @@ fn chatbot_body(j: &JsonRecord<'_>, budget: usize) -> String {
         e(j.last_seen),
     );
     if description.len() > budget / 2 {
-        let mut cut = budget / 2;
-        while !description.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        description.truncate(cut);
+        description.truncate(description.floor_char_boundary(budget / 2));
     }
     let mut next_steps = Vec::new();
     if let Some(url) = j.console_url {
