@@ -927,6 +927,19 @@ async fn dedup_table_makes_redelivery_and_re_exports_alert_once() {
     assert_eq!(w.alerts(10).await.len(), 10, "SQS got exactly ten more");
 }
 
+/// A proxy in front of the world's moto that cuts every GetObject body after `cut` bytes.
+async fn cut_get_objects_after(w: &World, cut: usize) -> support::proxy::FaultProxy {
+    use support::proxy::{Action, FaultProxy};
+    FaultProxy::start(&w.moto.endpoint, move |r| {
+        if r.is_get_object() {
+            Action::CutBodyAfter(cut)
+        } else {
+            Action::Forward
+        }
+    })
+    .await
+}
+
 /// A Slack stand-in that answers 404 until `up` is set, and the app sending to it alone (no
 /// SNS), with the dedup table `table`.
 async fn slack_until_up(
@@ -1013,19 +1026,11 @@ fn sns_error(code: &str, message: &str) -> String {
 /// balances.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_s3_stream_cut_mid_body_alerts_what_came_before_and_fails_the_object() {
-    use support::proxy::{Action, FaultProxy};
     let w = world(false).await;
     let gz = big_export(40);
     w.put(&key_current(), gz.clone()).await;
     let cut = gz.len() / 2;
-    let proxy = FaultProxy::start(&w.moto.endpoint, move |r| {
-        if r.is_get_object() {
-            Action::CutBodyAfter(cut)
-        } else {
-            Action::Forward
-        }
-    })
-    .await;
+    let proxy = cut_get_objects_after(&w, cut).await;
     let app = w.app_via(&proxy.endpoint, &[]).await;
     let response = handle(&app, event("sqs-s3.json"))
         .await
@@ -1584,7 +1589,6 @@ async fn batch_operations_tasks_get_a_result_each() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_operations_retry_what_a_retry_can_mend() {
     use std::sync::atomic::Ordering;
-    use support::proxy::{Action, FaultProxy};
     let w = world(false).await;
     let table = "guardduty-alerts-dedup";
     create_dedup_table(&guardduty_alerts::app::aws::dynamodb_client(&w.sdk), table).await;
@@ -1617,14 +1621,7 @@ async fn batch_operations_retry_what_a_retry_can_mend() {
     let gz = big_export(40);
     let cut = gz.len() / 2;
     w.put(&big, gz).await;
-    let proxy = FaultProxy::start(&w.moto.endpoint, move |r| {
-        if r.is_get_object() {
-            Action::CutBodyAfter(cut)
-        } else {
-            Action::Forward
-        }
-    })
-    .await;
+    let proxy = cut_get_objects_after(&w, cut).await;
     let app = w.app_via(&proxy.endpoint, &[("DEDUP_TABLE", table)]).await;
     let mut cut_batch = batch.clone();
     cut_batch["tasks"][0]["s3Key"] = json!(big);

@@ -730,12 +730,11 @@ async fn backfill_writes_the_manifest_and_asks_for_the_job() {
     assert!(stderr.contains("s3:CreateJob and iam:PassRole"), "{stderr}");
 
     // Usage errors before anything is listed.
-    let out = w.cli(
-        &[
-            "backfill",
-            &prefix,
-            "--manifest",
-            "m.csv",
+    for (manifest, says) in [
+        ("m.csv", "--create-job needs the manifest in S3"),
+        ("s3://r/m.csv", "not an IAM role ARN"),
+    ] {
+        let job = [
             "--create-job",
             "--function-arn",
             "x",
@@ -743,27 +742,11 @@ async fn backfill_writes_the_manifest_and_asks_for_the_job() {
             "y",
             "--report",
             "s3://r/p",
-        ],
-        &[],
-    );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--create-job needs the manifest in S3"));
-    let out = w.cli(
-        &[
-            "backfill",
-            &prefix,
-            "--manifest",
-            "s3://r/m.csv",
-            "--create-job",
-            "--function-arn",
-            "x",
-            "--role-arn",
-            "y",
-            "--report",
-            "s3://r/p",
-        ],
-        &[],
-    );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not an IAM role ARN"));
+        ];
+        let mut args = vec!["backfill", prefix.as_str(), "--manifest", manifest];
+        args.extend(job);
+        let out = w.cli(&args, &[]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains(says));
+    }
 }
