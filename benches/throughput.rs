@@ -1,298 +1,232 @@
-//! End-to-end throughput benchmark: `guardduty-alerts process` against `zcat`.
+//! End-to-end throughput benchmark: `guardduty-alerts process` against the physical floor (a
+//! bare streaming gunzip that writes nothing) and against `zcat`.
 //!
 //! Run it with
 //!
 //! ```text
-//! cargo bench --bench throughput
-//! BENCH_FINDINGS=20000 BENCH_ROUNDS=3 cargo bench --bench throughput     # quick smoke run
-//! BENCH_EXTRA_ARGS="--some-flag value" cargo bench --bench throughput    # compare options
+//! cargo bench --bench throughput                                          # 500k and 50k, 7 rounds
+//! BENCH_FINDINGS=20000 BENCH_ROUNDS=3 cargo bench --bench throughput      # quick smoke run
+//! BENCH_TOOLS=floor,ours cargo bench --bench throughput                   # only these tools
+//! BENCH_EXTRA_ARGS="--some-flag value" cargo bench --bench throughput     # compare options
 //! ```
 //!
 //! It is a plain program (`harness = false`), not a timed test: it reports and does not assert
-//! performance. It exits non-zero only when a run fails or our binary's counts are wrong.
+//! performance. It exits non-zero only when a run fails or a tool's counts are wrong.
 //!
 //! What it does:
 //!
-//! 1. **Input.** Generates a synthetic GuardDuty findings export (gzip'd JSON Lines) at
+//! 1. **Input.** For each N in `BENCH_FINDINGS` (comma-separated; default `500000,50000`),
+//!    generates a synthetic GuardDuty findings export (gzip'd JSON Lines) at
 //!    `$CARGO_TARGET_DIR/bench-data/export-{N}.jsonl.gz` (default target dir: `target/` next to
-//!    `Cargo.toml`), N = `BENCH_FINDINGS` (default 500 000, about 1.8 GB decompressed). Findings
-//!    rotate through 13 templates (EC2 port probe / network connection / DNS, access-key API calls,
-//!    S3 bucket, EKS audit log, container runtime, ECS, RDS login, Lambda, attack sequence) with
-//!    varied ids, accounts, regions, severities, counts, timestamps and addresses; a fixed seed
-//!    makes the file reproducible. A new gzip member starts every 50 000 findings, so the reader's
-//!    multi-member path is exercised. Generation streams; a sidecar `export-{N}.meta` records the
-//!    counts so later runs reuse the file instead of regenerating it.
-//! 2. **Runs.** `BENCH_ROUNDS` rounds (default 5), alternating which tool goes first, of
-//!    `zcat FILE > /dev/null` (the decompress-only floor every reader pays) and
-//!    `guardduty-alerts process --format json FILE [BENCH_EXTRA_ARGS…] > /dev/null`. Each run is
-//!    timed from spawn to reap, and its peak RSS is read from `wait4(2)` for that child alone.
-//!    Our binary's last stderr line must be a JSON summary whose `findings` equals N and whose
-//!    `decompressed_bytes` equals the generated size.
-//! 3. **Report.** Median and minimum wall time, decompressed MB/s and findings/s (on the median),
-//!    median peak RSS, the speed-up over `zcat`, and whether the targets hold: at least
-//!    2.4x faster than `zcat` and at most 32 MB peak RSS (MB = 10^6 bytes throughout).
+//!    `Cargo.toml`); 500 000 findings are about 1.8 GB decompressed. Findings rotate through 13
+//!    templates (EC2 port probe / network connection / DNS, access-key API calls, S3 bucket, EKS
+//!    audit log, container runtime, ECS, RDS login, Lambda, attack sequence) with varied ids,
+//!    accounts, regions, severities, counts, timestamps and addresses; a fixed seed makes the file
+//!    reproducible. A new gzip member starts every 50 000 findings, so the reader's multi-member
+//!    path is exercised. Generation streams; a sidecar `export-{N}.meta` records the counts so
+//!    later runs reuse the file instead of regenerating it.
+//! 2. **Runs.** `BENCH_ROUNDS` rounds (default 7); in each, every tool of `BENCH_TOOLS` once, the
+//!    order rotated by one each round:
+//!    - `floor`: [`floor::gunzip`] in a child process (this executable started again with
+//!      `GUARDDUTY_ALERTS_BENCH_FLOOR_FILE=FILE`): flate2 with zlib-rs, `MultiGzDecoder`, 256 KiB
+//!      reads, newlines counted, nothing written;
+//!    - `ours`: `guardduty-alerts process --format json FILE [BENCH_EXTRA_ARGS…] > /dev/null`;
+//!    - `rules`: the same with `--config examples/rules.toml`;
+//!    - `zcat`: `zcat FILE > /dev/null`.
+//!
+//!    Each run is timed from spawn to reap; its CPU time and peak RSS come from `wait4(2)` for
+//!    that child alone. Our binary's last stderr line must be a JSON summary whose `findings`
+//!    equals N and whose `decompressed_bytes` equals the generated size; the floor must count
+//!    the same bytes and N newlines.
+//! 3. **Report.** Per export: median and minimum wall time, MB/s and findings/s (on the median),
+//!    median CPU time, highest peak RSS; then the targets: floor / ours >= 0.95, floor / ours with
+//!    the rules >= 0.9, at least 2.4x faster than `zcat`, at most 32 MB peak RSS (MB = 10^6
+//!    bytes throughout). A summary of every verdict ends the output.
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "common/export_file.rs"]
+mod export_file;
 #[path = "common/findings.rs"]
 mod findings;
+#[path = "common/floor.rs"]
+mod floor;
 #[path = "common/process.rs"]
 mod process;
 use common::{cpu_model, env_number};
-use findings::Generator;
+use export_file::{ExportMeta, mb, prepare, warm_page_cache};
 use process::measure;
 use std::env;
 use std::fmt::Write as _;
-use std::fs::{self, File};
-use std::io::{BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use serde_json::Value;
 
 /// Path of the binary under test; Cargo builds it for bench targets.
 const BIN: &str = env!("CARGO_BIN_EXE_guardduty-alerts");
-/// Findings per gzip member.
-const MEMBER_FINDINGS: u64 = 50_000;
-/// Bump when the generator's output changes, so stale files are regenerated.
-const GENERATOR_VERSION: u32 = 2;
-/// Seed of the generator's PRNG: the same N always gives the same file.
-const SEED: u64 = 0x6775_6172_6464_7574;
 /// Speed-up over `zcat` the product aims for.
 const TARGET_SPEEDUP: f64 = 2.4;
+/// Floor time over our time (issue 14).
+const TARGET_FLOOR_RATIO: f64 = 0.95;
+/// The same with the example rules.
+const TARGET_RULES_RATIO: f64 = 0.9;
 /// Peak RSS the product aims to stay under, in bytes.
 const TARGET_RSS_BYTES: f64 = 32e6;
 
 fn main() {
-    let findings = env_number::<u64>("BENCH_FINDINGS", 500_000);
-    let rounds = env_number::<u64>("BENCH_ROUNDS", 5);
-    assert!(findings > 0, "BENCH_FINDINGS must be at least 1");
+    // The floor program: this same executable, started again with the file to gunzip.
+    if let Some(path) = env::var_os(FLOOR_CHILD_ENV) {
+        let counted = floor::gunzip(Path::new(&path))
+            .unwrap_or_else(|e| panic!("floor: gunzip {} failed: {e}", Path::new(&path).display()));
+        eprintln!(
+            "{{\"bytes\":{},\"newlines\":{}}}",
+            counted.bytes, counted.newlines
+        );
+        return;
+    }
+    let sizes = env_list::<u64>("BENCH_FINDINGS", &[500_000, 50_000]);
+    let rounds = env_number::<u64>("BENCH_ROUNDS", 7);
+    assert!(
+        sizes.iter().all(|&n| n > 0),
+        "BENCH_FINDINGS must be at least 1"
+    );
     assert!(rounds > 0, "BENCH_ROUNDS must be at least 1");
     let extra_args: Vec<String> = env::var("BENCH_EXTRA_ARGS")
         .unwrap_or_default()
         .split_whitespace()
         .map(str::to_owned)
         .collect();
-
-    let data_dir = target_dir().join("bench-data");
-    fs::create_dir_all(&data_dir)
-        .unwrap_or_else(|e| panic!("cannot create {}: {e}", data_dir.display()));
-    let export = data_dir.join(format!("export-{findings}.jsonl.gz"));
-    let meta_path = data_dir.join(format!("export-{findings}.meta"));
-
-    let meta = match ExportMeta::load_matching(&meta_path, &export, findings) {
-        Some(meta) => {
-            println!("reusing {} ({})", export.display(), meta.describe());
-            meta
-        }
-        None => {
-            println!("generating {} ({findings} findings)…", export.display());
-            let meta = generate(&export, findings);
-            meta.store(&meta_path);
-            println!(
-                "generated in {:.1} s ({})",
-                meta.generation_seconds,
-                meta.describe()
-            );
-            meta
-        }
-    };
+    let tools = Tool::from_env();
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rules.toml");
 
     let cpus = thread::available_parallelism().map_or(0, std::num::NonZero::get);
-    println!();
     println!(
         "machine : {cpus} CPUs available to this process{}",
         cpu_model()
     );
-    println!("input   : {} ({})", export.display(), meta.describe());
-    println!("zcat    : zcat FILE > /dev/null");
+    println!(
+        "floor   : flate2 (zlib-rs) MultiGzDecoder, 128 KiB input buffer, 256 KiB reads, newlines counted, nothing written (benches/common/floor.rs)"
+    );
     println!(
         "ours    : {BIN} process --format json FILE{}{} > /dev/null",
         if extra_args.is_empty() { "" } else { " " },
         extra_args.join(" ")
     );
-    println!("rounds  : {rounds}, alternating which tool runs first");
-    println!();
+    println!("rules   : the same with --config {}", rules.display());
+    println!("zcat    : zcat FILE > /dev/null");
+    println!(
+        "tools   : {} (BENCH_TOOLS); rounds: {rounds}, the order rotated each round",
+        tools
+            .iter()
+            .map(|t| t.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 
-    warm_page_cache(&export);
-
-    let mut zcat_runs = Vec::new();
-    let mut our_runs = Vec::new();
-    for round in 1..=rounds {
-        let ours_first = round % 2 == 0;
-        for ours in [ours_first, !ours_first] {
-            if ours {
-                let run = run_ours(&export, &extra_args);
-                check_summary(&run, &meta);
-                print_run(round, rounds, "guardduty-alerts", &run, &meta);
-                our_runs.push(run);
-            } else {
-                let run = run_zcat(&export);
-                print_run(round, rounds, "zcat", &run, &meta);
-                zcat_runs.push(run);
+    let mut verdicts = Vec::new();
+    for &findings in &sizes {
+        let (export, meta) = prepare(findings);
+        println!();
+        println!("input   : {} ({})", export.display(), meta.describe());
+        warm_page_cache(&export);
+        let mut runs: Vec<Vec<Run>> = tools.iter().map(|_| Vec::new()).collect();
+        for round in 0..rounds {
+            for k in 0..tools.len() {
+                let i = (k + round as usize) % tools.len();
+                let tool = tools[i];
+                let run = match tool {
+                    Tool::Floor => run_floor(&export),
+                    Tool::Zcat => run_zcat(&export),
+                    Tool::Ours => run_ours(&export, &extra_args),
+                    Tool::Rules => {
+                        let mut args = vec!["--config".to_owned(), rules.display().to_string()];
+                        args.extend(extra_args.iter().cloned());
+                        run_ours(&export, &args)
+                    }
+                };
+                check_counts(tool, &run, &meta);
+                print_run(round + 1, rounds, tool.name(), &run, &meta);
+                runs[i].push(run);
             }
         }
+        verdicts.extend(report(&tools, &runs, &meta));
     }
-
-    report(&zcat_runs, &our_runs, &meta);
+    println!();
+    println!("summary ({} CPUs available):", cpus);
+    for line in &verdicts {
+        println!("  {line}");
+    }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Configuration
-// ---------------------------------------------------------------------------------------------
+/// The environment variable that makes this executable the floor program.
+const FLOOR_CHILD_ENV: &str = "GUARDDUTY_ALERTS_BENCH_FLOOR_FILE";
 
-/// Cargo's target directory: `CARGO_TARGET_DIR` if set, else `target/` next to `Cargo.toml`.
-fn target_dir() -> PathBuf {
-    env::var_os("CARGO_TARGET_DIR")
-        .filter(|dir| !dir.is_empty())
-        .map_or_else(
-            || Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
-            PathBuf::from,
-        )
+/// One of the programs the bench runs on the same file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tool {
+    /// The bare gunzip ([`floor::gunzip`]).
+    Floor,
+    /// `process --format json`.
+    Ours,
+    /// `process --format json --config examples/rules.toml`.
+    Rules,
+    /// `zcat`.
+    Zcat,
 }
 
-// ---------------------------------------------------------------------------------------------
-// The generated export and its sidecar
-// ---------------------------------------------------------------------------------------------
+impl Tool {
+    const ALL: [Tool; 4] = [Tool::Floor, Tool::Ours, Tool::Rules, Tool::Zcat];
 
-/// What is known about a generated export; stored as `key=value` lines in `export-{N}.meta`.
-#[derive(Debug, Clone, PartialEq)]
-struct ExportMeta {
-    generator: u32,
-    findings: u64,
-    members: u64,
-    compressed_bytes: u64,
-    decompressed_bytes: u64,
-    generation_seconds: f64,
-}
-
-impl ExportMeta {
-    /// The sidecar at `path`, if it describes `export` as the current generator would write it
-    /// for `findings` findings (and the file is still there with the recorded size).
-    fn load_matching(path: &Path, export: &Path, findings: u64) -> Option<Self> {
-        let text = fs::read_to_string(path).ok()?;
-        let meta = Self::parse(&text)?;
-        let on_disk = fs::metadata(export).ok()?.len();
-        let current = meta.generator == GENERATOR_VERSION
-            && meta.findings == findings
-            && meta.compressed_bytes == on_disk;
-        if !current {
-            println!("{} is stale; regenerating", path.display());
+    fn name(self) -> &'static str {
+        match self {
+            Tool::Floor => "floor",
+            Tool::Ours => "ours",
+            Tool::Rules => "ours+rules",
+            Tool::Zcat => "zcat",
         }
-        current.then_some(meta)
     }
 
-    fn parse(text: &str) -> Option<Self> {
-        let field = |key: &str| {
-            text.lines()
-                .filter_map(|line| line.split_once('='))
-                .find(|(k, _)| k.trim() == key)
-                .map(|(_, v)| v.trim().to_owned())
+    /// `BENCH_TOOLS` (comma-separated names; default all four).
+    fn from_env() -> Vec<Tool> {
+        let Ok(text) = env::var("BENCH_TOOLS") else {
+            return Self::ALL.to_vec();
         };
-        Some(Self {
-            generator: field("generator")?.parse().ok()?,
-            findings: field("findings")?.parse().ok()?,
-            members: field("members")?.parse().ok()?,
-            compressed_bytes: field("compressed_bytes")?.parse().ok()?,
-            decompressed_bytes: field("decompressed_bytes")?.parse().ok()?,
-            generation_seconds: field("generation_seconds")?.parse().ok()?,
-        })
-    }
-
-    fn store(&self, path: &Path) {
-        let text = format!(
-            "generator={}\nfindings={}\nmembers={}\ncompressed_bytes={}\ndecompressed_bytes={}\n\
-             generation_seconds={:.3}\n",
-            self.generator,
-            self.findings,
-            self.members,
-            self.compressed_bytes,
-            self.decompressed_bytes,
-            self.generation_seconds,
-        );
-        fs::write(path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
-    }
-
-    fn describe(&self) -> String {
-        format!(
-            "{} findings, {:.1} MB gzip in {} member{}, {:.1} MB decompressed, {:.0} bytes/finding",
-            self.findings,
-            mb(self.compressed_bytes),
-            self.members,
-            if self.members == 1 { "" } else { "s" },
-            mb(self.decompressed_bytes),
-            self.decompressed_bytes as f64 / self.findings as f64,
-        )
+        text.split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|name| {
+                Self::ALL
+                    .into_iter()
+                    .find(|t| t.name() == name || (name == "rules" && *t == Tool::Rules))
+                    .unwrap_or_else(|| {
+                        panic!("BENCH_TOOLS: unknown tool {name:?} (floor, ours, rules, zcat)")
+                    })
+            })
+            .collect()
     }
 }
 
-/// Writes `findings` synthetic findings to `path` (via a temporary file, renamed at the end).
-/// Streams: only one line is ever held in memory.
-fn generate(path: &Path, findings: u64) -> ExportMeta {
-    let started = Instant::now();
-    let tmp = path.with_extension("gz.partial");
-    let file = must(File::create(&tmp), "creating", &tmp);
-    let mut out = GzEncoder::new(
-        BufWriter::with_capacity(1 << 20, file),
-        Compression::default(),
-    );
-    let mut generator = Generator::new(SEED);
-    let mut line = Vec::with_capacity(16 * 1024);
-    let mut decompressed_bytes = 0u64;
-    let mut members = 1u64;
-    for n in 0..findings {
-        if n > 0 && n % MEMBER_FINDINGS == 0 {
-            let inner = must(out.finish(), "writing", &tmp);
-            out = GzEncoder::new(inner, Compression::default());
-            members += 1;
+/// A comma-separated list of numbers from the environment, or `default`.
+fn env_list<T>(name: &str, default: &[T]) -> Vec<T>
+where
+    T: std::str::FromStr + Clone,
+    T::Err: std::fmt::Display,
+{
+    match env::var(name) {
+        Ok(text) => {
+            text.split(',')
+                .map(|part| {
+                    part.trim().replace('_', "").parse().unwrap_or_else(|e| {
+                        panic!("{name}={text:?}: {part:?} is not a number: {e}")
+                    })
+                })
+                .collect()
         }
-        line.clear();
-        generator.finding(n, &mut line);
-        must(out.write_all(&line), "writing", &tmp);
-        decompressed_bytes += line.len() as u64;
+        Err(_) => default.to_vec(),
     }
-    let buffered = must(out.finish(), "writing", &tmp);
-    let file = must(
-        buffered
-            .into_inner()
-            .map_err(std::io::IntoInnerError::into_error),
-        "writing",
-        &tmp,
-    );
-    must(file.sync_all(), "syncing", &tmp);
-    drop(file);
-    must(fs::rename(&tmp, path), "renaming", &tmp);
-    let compressed_bytes = must(fs::metadata(path), "reading the size of", path).len();
-
-    ExportMeta {
-        generator: GENERATOR_VERSION,
-        findings,
-        members,
-        compressed_bytes,
-        decompressed_bytes,
-        generation_seconds: started.elapsed().as_secs_f64(),
-    }
-}
-
-/// The value of `result`, or a panic saying what failed on which file.
-fn must<T>(result: std::io::Result<T>, doing: &str, path: &Path) -> T {
-    result.unwrap_or_else(|e| panic!("{doing} {} failed: {e}", path.display()))
-}
-
-/// Reads the export once so that neither tool pays for the first read from disk.
-fn warm_page_cache(path: &Path) {
-    let mut file =
-        File::open(path).unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
-    let mut buf = vec![0u8; 1 << 20];
-    while file
-        .read(&mut buf)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-        > 0
-    {}
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -302,10 +236,14 @@ fn warm_page_cache(path: &Path) {
 /// One measured run of a child process.
 struct Run {
     wall: Duration,
+    /// CPU time (user + system) of the child.
+    cpu: Duration,
     /// Peak resident set size of the child, in bytes.
     peak_rss: u64,
-    /// Our binary's summary line (absent for `zcat`).
+    /// Our binary's summary line (absent for `zcat` and the floor).
     summary: Option<Summary>,
+    /// What the floor counted.
+    floor: Option<floor::Counted>,
 }
 
 /// The one-line JSON summary our binary prints last on stderr.
@@ -329,8 +267,42 @@ fn run_zcat(export: &Path) -> Run {
     }
     Run {
         wall: measured.wall,
+        cpu: measured.cpu,
         peak_rss: measured.peak_rss,
         summary: None,
+        floor: None,
+    }
+}
+
+fn run_floor(export: &Path) -> Run {
+    let me = env::current_exe().expect("the path of this bench executable");
+    let mut command = Command::new(&me);
+    command
+        .env(FLOOR_CHILD_ENV, export)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let measured = measure(&mut command, "the floor program", true);
+    if let Err(why) = measured.outcome {
+        panic!(
+            "the floor program on {} failed: {why}\n{}",
+            export.display(),
+            measured.stderr
+        );
+    }
+    let line = measured.stderr.lines().last().unwrap_or_default();
+    let value: Value = serde_json::from_str(line)
+        .unwrap_or_else(|e| panic!("the floor program printed {line:?}, not its counts: {e}"));
+    let count = |key: &str| value[key].as_u64().expect("the floor's counts are numbers");
+    Run {
+        wall: measured.wall,
+        cpu: measured.cpu,
+        peak_rss: measured.peak_rss,
+        summary: None,
+        floor: Some(floor::Counted {
+            bytes: count("bytes"),
+            newlines: count("newlines"),
+        }),
     }
 }
 
@@ -354,8 +326,10 @@ fn run_ours(export: &Path, extra_args: &[String]) -> Run {
     }
     Run {
         wall: measured.wall,
+        cpu: measured.cpu,
         peak_rss: measured.peak_rss,
         summary: Some(parse_summary(&measured.stderr)),
+        floor: None,
     }
 }
 
@@ -388,29 +362,41 @@ fn parse_summary(stderr: &str) -> Summary {
     }
 }
 
-/// Panics unless our binary saw exactly the export that was generated.
-fn check_summary(run: &Run, meta: &ExportMeta) {
-    let summary = run.summary.as_ref().expect("our runs carry a summary");
-    assert_eq!(
-        summary.findings, meta.findings,
-        "{BIN} reported {} findings, but the export holds {}",
-        summary.findings, meta.findings
-    );
-    assert_eq!(
-        summary.decompressed_bytes, meta.decompressed_bytes,
-        "{BIN} reported {} decompressed bytes, but the export decompresses to {}",
-        summary.decompressed_bytes, meta.decompressed_bytes
-    );
+/// Panics unless the run saw exactly the export that was generated: our binary every finding
+/// and every byte, the floor every byte and one newline per finding.
+fn check_counts(tool: Tool, run: &Run, meta: &ExportMeta) {
+    if let Some(summary) = &run.summary {
+        assert_eq!(
+            summary.findings,
+            meta.findings,
+            "{} reported {} findings, but the export holds {}",
+            tool.name(),
+            summary.findings,
+            meta.findings
+        );
+        assert_eq!(
+            summary.decompressed_bytes,
+            meta.decompressed_bytes,
+            "{} reported {} decompressed bytes, but the export decompresses to {}",
+            tool.name(),
+            summary.decompressed_bytes,
+            meta.decompressed_bytes
+        );
+    }
+    if let Some(counted) = run.floor {
+        assert_eq!(
+            (counted.bytes, counted.newlines),
+            (meta.decompressed_bytes, meta.findings),
+            "the floor counted (bytes, newlines) = {counted:?}, but the export holds {} bytes in {} lines",
+            meta.decompressed_bytes,
+            meta.findings
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Reporting
 // ---------------------------------------------------------------------------------------------
-
-/// Bytes to MB (10^6 bytes).
-fn mb(bytes: u64) -> f64 {
-    bytes as f64 / 1e6
-}
 
 fn median(values: &[f64]) -> f64 {
     common::Summary::of(values)
@@ -421,8 +407,9 @@ fn median(values: &[f64]) -> f64 {
 fn print_run(round: u64, rounds: u64, tool: &str, run: &Run, meta: &ExportMeta) {
     let secs = run.wall.as_secs_f64();
     let mut line = format!(
-        "round {round}/{rounds}  {tool:<17} {secs:>8.3} s  {:>8.1} MB/s  peak RSS {:>7.1} MB",
+        "round {round}/{rounds}  {tool:<11} {secs:>8.3} s  {:>7.1} MB/s  CPU {:>6.2} s  peak RSS {:>6.1} MB",
         mb(meta.decompressed_bytes) / secs,
+        run.cpu.as_secs_f64(),
         mb(run.peak_rss),
     );
     if let Some(summary) = &run.summary {
@@ -435,67 +422,96 @@ fn print_run(round: u64, rounds: u64, tool: &str, run: &Run, meta: &ExportMeta) 
     println!("{line}");
 }
 
-/// Median and best wall time, throughput and median peak RSS of one tool.
+/// Median and best wall time, median CPU time and peak RSS of one tool.
 struct Stats {
     median_s: f64,
     min_s: f64,
-    median_rss: f64,
+    median_cpu_s: f64,
     max_rss: f64,
 }
 
 impl Stats {
     fn of(runs: &[Run]) -> Self {
         let secs: Vec<f64> = runs.iter().map(|run| run.wall.as_secs_f64()).collect();
-        let rss: Vec<f64> = runs.iter().map(|run| run.peak_rss as f64).collect();
+        let cpu: Vec<f64> = runs.iter().map(|run| run.cpu.as_secs_f64()).collect();
         Self {
             median_s: median(&secs),
             min_s: secs.iter().copied().fold(f64::INFINITY, f64::min),
-            median_rss: median(&rss),
-            max_rss: rss.iter().copied().fold(0.0, f64::max),
+            median_cpu_s: median(&cpu),
+            max_rss: runs
+                .iter()
+                .map(|run| run.peak_rss as f64)
+                .fold(0.0, f64::max),
         }
     }
 }
 
-fn report(zcat_runs: &[Run], our_runs: &[Run], meta: &ExportMeta) {
-    let zcat = Stats::of(zcat_runs);
-    let ours = Stats::of(our_runs);
+/// Prints the table for one export and returns its verdict lines.
+fn report(tools: &[Tool], runs: &[Vec<Run>], meta: &ExportMeta) -> Vec<String> {
     let decompressed_mb = mb(meta.decompressed_bytes);
     let findings = meta.findings as f64;
+    let stats: Vec<Stats> = runs.iter().map(|r| Stats::of(r)).collect();
+    let of = |tool: Tool| tools.iter().position(|t| *t == tool).map(|i| &stats[i]);
 
     println!();
     println!(
-        "{:<18} {:>10} {:>9} {:>13} {:>14} {:>15}",
-        "tool", "median s", "min s", "MB/s (med)", "findings/s", "peak RSS MB"
+        "{:<12} {:>9} {:>8} {:>11} {:>12} {:>10} {:>13}",
+        "tool", "median s", "min s", "MB/s (med)", "findings/s", "CPU s", "peak RSS MB"
     );
-    for (tool, stats) in [("zcat", &zcat), ("guardduty-alerts", &ours)] {
+    for (tool, s) in tools.iter().zip(&stats) {
         println!(
-            "{tool:<18} {:>10.3} {:>9.3} {:>13.1} {:>14.0} {:>15.1}",
-            stats.median_s,
-            stats.min_s,
-            decompressed_mb / stats.median_s,
-            findings / stats.median_s,
-            stats.median_rss / 1e6,
+            "{:<12} {:>9.3} {:>8.3} {:>11.1} {:>12.0} {:>10.2} {:>13.1}",
+            tool.name(),
+            s.median_s,
+            s.min_s,
+            decompressed_mb / s.median_s,
+            findings / s.median_s,
+            s.median_cpu_s,
+            s.max_rss / 1e6,
         );
     }
 
-    let speedup = zcat.median_s / ours.median_s;
     let verdict = |met: bool| if met { "MET" } else { "NOT MET" };
-    println!();
-    println!(
-        "guardduty-alerts is {speedup:.2}x faster than zcat (median wall time; target >= {TARGET_SPEEDUP}x): {}",
-        verdict(speedup >= TARGET_SPEEDUP)
-    );
-    println!(
-        "guardduty-alerts peak RSS {:.1} MB (highest of {} runs; target <= {:.0} MB): {}",
-        ours.max_rss / 1e6,
-        our_runs.len(),
-        TARGET_RSS_BYTES / 1e6,
-        verdict(ours.max_rss <= TARGET_RSS_BYTES)
-    );
-    println!(
-        "(N = {} findings, {:.1} MB decompressed; {} CPUs available)",
-        meta.findings,
-        decompressed_mb,
-        thread::available_parallelism().map_or(0, std::num::NonZero::get)
-    );
+    let n = meta.findings;
+    let mut lines = Vec::new();
+    if let Some(floor) = of(Tool::Floor) {
+        for (tool, target) in [
+            (Tool::Ours, TARGET_FLOOR_RATIO),
+            (Tool::Rules, TARGET_RULES_RATIO),
+        ] {
+            if let Some(s) = of(tool) {
+                let ratio = floor.median_s / s.median_s;
+                lines.push(format!(
+                    "N = {n}: floor / {} = {ratio:.3} ({:.3} s / {:.3} s, medians; target >= {target}): {}",
+                    tool.name(),
+                    floor.median_s,
+                    s.median_s,
+                    verdict(ratio >= target)
+                ));
+            }
+        }
+    }
+    if let (Some(zcat), Some(ours)) = (of(Tool::Zcat), of(Tool::Ours)) {
+        let speedup = zcat.median_s / ours.median_s;
+        lines.push(format!(
+            "N = {n}: ours is {speedup:.2}x faster than zcat (target >= {TARGET_SPEEDUP}x): {}",
+            verdict(speedup >= TARGET_SPEEDUP)
+        ));
+    }
+    for tool in [Tool::Ours, Tool::Rules] {
+        if let Some(s) = of(tool) {
+            lines.push(format!(
+                "N = {n}: {} peak RSS {:.1} MB (highest of {} runs; target <= {:.0} MB): {}",
+                tool.name(),
+                s.max_rss / 1e6,
+                runs[0].len(),
+                TARGET_RSS_BYTES / 1e6,
+                verdict(s.max_rss <= TARGET_RSS_BYTES)
+            ));
+        }
+    }
+    for line in &lines {
+        println!("{line}");
+    }
+    lines
 }

@@ -4,10 +4,12 @@
 //! Lambda, attack sequence) with varied ids, accounts, Regions, severities, counts, timestamps
 //! and addresses. The same seed always gives the same lines.
 
-use super::SEED;
 use std::ops::RangeInclusive;
 
 use serde_json::{Value, json};
+
+/// Seed of the generator's PRNG: the same N always gives the same file.
+pub const SEED: u64 = 0x6775_6172_6464_7574;
 
 /// SplitMix64: small, fast, and good enough to vary test data.
 struct Rng(u64);
