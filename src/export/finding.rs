@@ -17,6 +17,8 @@ use std::marker::PhantomData;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+mod scan;
+
 /// A string-ish member: a JSON string (borrowed when it has no escapes), or a number or boolean
 /// rendered as text. `null`, objects and arrays read as absent.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -214,7 +216,7 @@ pub fn items<T>(list: &List<T>) -> impl Iterator<Item = &T> {
 }
 
 /// A resource tag (`{"key": .., "value": ..}`).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 #[serde(default)]
 #[allow(missing_docs)]
 pub struct Tag<'a> {
@@ -225,7 +227,7 @@ pub struct Tag<'a> {
 }
 
 /// One GuardDuty finding, as much of it as the product reads.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct Finding<'a> {
@@ -255,7 +257,7 @@ pub struct Finding<'a> {
 }
 
 /// `resource`: what the finding is about.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct Resource<'a> {
@@ -282,7 +284,7 @@ pub struct Resource<'a> {
 }
 
 /// `resource.instanceDetails`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct InstanceDetails<'a> {
@@ -293,7 +295,7 @@ pub struct InstanceDetails<'a> {
 }
 
 /// `resource.accessKeyDetails`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct AccessKeyDetails<'a> {
@@ -308,7 +310,7 @@ pub struct AccessKeyDetails<'a> {
 }
 
 /// One element of `resource.s3BucketDetails`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct S3BucketDetails<'a> {
@@ -319,7 +321,7 @@ pub struct S3BucketDetails<'a> {
 }
 
 /// `resource.eksClusterDetails` and `resource.ecsClusterDetails`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct ClusterDetails<'a> {
@@ -330,7 +332,7 @@ pub struct ClusterDetails<'a> {
 }
 
 /// `resource.kubernetesDetails`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct KubernetesDetails<'a> {
@@ -339,7 +341,7 @@ pub struct KubernetesDetails<'a> {
 }
 
 /// `resource.kubernetesDetails.kubernetesWorkloadDetails`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct KubernetesWorkload<'a> {
@@ -350,7 +352,7 @@ pub struct KubernetesWorkload<'a> {
 }
 
 /// `resource.containerDetails`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct ContainerDetails<'a> {
@@ -363,7 +365,7 @@ pub struct ContainerDetails<'a> {
 }
 
 /// `resource.rdsDbInstanceDetails`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct RdsDbInstanceDetails<'a> {
@@ -378,7 +380,7 @@ pub struct RdsDbInstanceDetails<'a> {
 }
 
 /// `resource.lambdaDetails`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct LambdaDetails<'a> {
@@ -389,7 +391,7 @@ pub struct LambdaDetails<'a> {
 }
 
 /// `service`: how GuardDuty saw it.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct Service<'a> {
@@ -408,7 +410,7 @@ pub struct Service<'a> {
 }
 
 /// `service.action`: only its type is read.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct Action<'a> {
@@ -417,7 +419,7 @@ pub struct Action<'a> {
 }
 
 /// `service.additionalInfo`: where sample findings are marked.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct AdditionalInfo<'a> {
@@ -447,13 +449,12 @@ impl<'a> Finding<'a> {
                 Err(e) => ParseError::InvalidJson(e.to_string()),
             });
         }
-        let finding: Finding<'a> = serde_json::from_str(line).map_err(|e| {
-            if e.is_data() {
-                ParseError::NotAFinding(e.to_string())
-            } else {
-                ParseError::InvalidJson(e.to_string())
-            }
-        })?;
+        // The fast path answers for plain lines; serde_json decides every other one (and
+        // words every error).
+        let finding = match scan::finding(line) {
+            Some(finding) => finding,
+            None => Self::parse_with_serde(line)?,
+        };
         let mut missing = Vec::new();
         if finding.id.get().is_none() {
             missing.push("id");
@@ -471,6 +472,17 @@ impl<'a> Finding<'a> {
             )));
         }
         Ok(finding)
+    }
+
+    /// The whole line through serde_json (the reference the fast path is tested against).
+    fn parse_with_serde(line: &'a str) -> Result<Finding<'a>, ParseError> {
+        serde_json::from_str(line).map_err(|e| {
+            if e.is_data() {
+                ParseError::NotAFinding(e.to_string())
+            } else {
+                ParseError::InvalidJson(e.to_string())
+            }
+        })
     }
 
     /// The finding id (never empty after [`Finding::parse`]).
