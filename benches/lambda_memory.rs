@@ -21,8 +21,8 @@
 //!    missing) and a small one of `BENCH_SMALL_FINDINGS` (default 1 000), both put SSE-KMS into a
 //!    moto bucket under GuardDuty's key layout.
 //! 2. **The function.** The release binary through `cargo lambda watch --release` (the runtime
-//!    emulator) with `MIN_SEVERITY=10`, so every finding is read, classified and decided but none
-//!    is published: this measures the reading, which is what grows with the object (alert
+//!    emulator) with `MIN_SEVERITY=10`, so every finding is read, classified and decided and only
+//!    the severity-10 ones (a few per cent) are published, to a topic without subscribers: this measures the reading, which is what grows with the object (alert
 //!    delivery is the lambda bench's subject). Its process is found by a marker variable and
 //!    moved into a cgroup of its own; nothing else is limited.
 //! 3. **The S3 path.** Without a quota, `BENCH_ROUNDS` rounds (default 3) alternating the large
@@ -61,7 +61,9 @@ use std::thread;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{Moto, create_export_bucket, create_kms_key, put_export, s3_client, sdk_config};
+use support::{
+    Moto, create_export_bucket, create_kms_key, create_topic, put_export, s3_client, sdk_config,
+};
 
 /// The function's name in the emulator (the binary's name).
 const FUNCTION: &str = "guardduty-alerts-lambda";
@@ -121,6 +123,10 @@ fn main() {
         let kms = aws_sdk_kms::Client::new(&sdk);
         let key_arn = create_kms_key(&kms).await;
         create_export_bucket(&s3, BUCKET, &key_arn).await;
+        // Severity-10 findings alert even at MIN_SEVERITY=10: they are published to a topic
+        // without subscribers (a few per cent of the findings).
+        let sns = aws_sdk_sns::Client::new(&sdk);
+        create_topic(&sns, "alerts", false).await;
         let mut events = Vec::new();
         for (path, meta, name) in [(&big_path, &big, "large"), (&small_path, &small, "small")] {
             let key = format!(
@@ -362,9 +368,18 @@ fn invoke(watch: &Watch, event: &[u8], meta: &ExportMeta, limit: Duration) -> In
     let (round_trip, response) = watch.invoke(event, limit);
     let count = |key: &str| response[key].as_u64();
     assert_eq!(
-        (count("objects"), count("findings"), count("alerts")),
+        (
+            count("objects"),
+            count("findings"),
+            count("delivery_failures")
+        ),
         (Some(1), Some(meta.findings), Some(0)),
         "the function did not read the whole export: {response}"
+    );
+    assert_eq!(
+        count("alerts"),
+        count("alerts_sent"),
+        "every alert sent: {response}"
     );
     Invocation { round_trip }
 }
