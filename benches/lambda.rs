@@ -66,12 +66,12 @@ mod common;
 #[path = "common/emulator.rs"]
 mod emulator;
 use common::{Summary, cpu_model, env_count};
-use emulator::Watch;
+use emulator::{Watch, scratch_path, tail};
 use std::env;
 use std::fs::{self, File};
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -173,20 +173,6 @@ fn main() {
 // ---------------------------------------------------------------------------------------------
 // Configuration
 // ---------------------------------------------------------------------------------------------
-
-/// A scratch file under `target/tmp/bench-lambda/` (Cargo's temporary directory for benches).
-fn scratch_path(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-lambda");
-    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
-    dir.join(format!("{}-{name}", std::process::id()))
-}
-
-/// The last `max` bytes of a file, as text.
-fn tail(path: &Path, max: usize) -> String {
-    let bytes = fs::read(path).unwrap_or_default();
-    let start = bytes.len().saturating_sub(max);
-    String::from_utf8_lossy(&bytes[start..]).into_owned()
-}
 
 // ---------------------------------------------------------------------------------------------
 // 1. Binary size

@@ -254,20 +254,6 @@ fn main() {
 // Configuration used by the shared emulator harness
 // ---------------------------------------------------------------------------------------------
 
-/// A scratch file under `target/tmp/bench-lambda/` (Cargo's temporary directory for benches).
-fn scratch_path(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-lambda");
-    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
-    dir.join(format!("{}-{name}", std::process::id()))
-}
-
-/// The last `max` bytes of a file, as text.
-fn tail(path: &Path, max: usize) -> String {
-    let bytes = fs::read(path).unwrap_or_default();
-    let start = bytes.len().saturating_sub(max);
-    String::from_utf8_lossy(&bytes[start..]).into_owned()
-}
-
 // ---------------------------------------------------------------------------------------------
 // The cgroup
 // ---------------------------------------------------------------------------------------------

@@ -13,8 +13,22 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::support::{env_file_contents, find_tool, free_port};
-use super::{FIRST_INVOKE_TIMEOUT, FUNCTION, REPO, scratch_path, tail};
+use super::{FIRST_INVOKE_TIMEOUT, FUNCTION, REPO};
 use serde_json::Value;
+
+/// A scratch file under `target/tmp/bench-lambda/` (Cargo's temporary directory for benches).
+pub fn scratch_path(name: &str) -> PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-lambda");
+    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    dir.join(format!("{}-{name}", std::process::id()))
+}
+
+/// The last `max` bytes of a file, as text.
+pub fn tail(path: &std::path::Path, max: usize) -> String {
+    let bytes = fs::read(path).unwrap_or_default();
+    let start = bytes.len().saturating_sub(max);
+    String::from_utf8_lossy(&bytes[start..]).into_owned()
+}
 
 /// Variables Cargo sets for the program it runs (`cargo bench`), which a nested Cargo must not
 /// inherit.
