@@ -10,12 +10,17 @@ use crate::render::json::JsonRecord;
 /// Writes every finding as one JSON object per line.
 pub struct JsonLines<W: Write> {
     out: W,
+    /// The record being written, reused (one `write_all` per record).
+    line: Vec<u8>,
 }
 
 impl<W: Write> JsonLines<W> {
     /// Writes to `out` (buffer it).
     pub fn new(out: W) -> Self {
-        JsonLines { out }
+        JsonLines {
+            out,
+            line: Vec::with_capacity(4096),
+        }
     }
 
     /// The writer back.
@@ -26,8 +31,10 @@ impl<W: Write> JsonLines<W> {
 
 impl<W: Write + Send> Sink for JsonLines<W> {
     fn record(&mut self, r: &Record<'_>) -> io::Result<()> {
-        serde_json::to_writer(&mut self.out, &JsonRecord::new(r))?;
-        self.out.write_all(b"\n")
+        self.line.clear();
+        JsonRecord::new(r).write_json(&mut self.line);
+        self.line.push(b'\n');
+        self.out.write_all(&self.line)
     }
 
     fn flush(&mut self) -> impl std::future::Future<Output = io::Result<()>> + Send {
