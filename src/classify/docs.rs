@@ -121,15 +121,21 @@ pub fn docs_url(partition: &str, finding_type: &str) -> Option<String> {
     let Some(page) = page(&kind) else {
         return Some(format!("{base}{ALL_TYPES_PAGE}.html"));
     };
-    let anchor = match ATTACK_SEQUENCES.iter().find(|(t, _)| *t == finding_type) {
-        Some((_, anchor)) => (*anchor).to_owned(),
-        None if kind.threat_purpose == "AttackSequence" => String::new(),
-        None => anchor(finding_type),
-    };
-    let mut url = format!("{base}{page}.html");
-    if !anchor.is_empty() {
-        url.push('#');
-        url.push_str(&anchor);
+    // One allocation: the link is written in place, its anchor included.
+    let mut url = String::with_capacity(base.len() + page.len() + 6 + finding_type.len() + 32);
+    url.push_str(base);
+    url.push_str(page);
+    url.push_str(".html");
+    match ATTACK_SEQUENCES.iter().find(|(t, _)| *t == finding_type) {
+        Some((_, anchor)) => {
+            url.push('#');
+            url.push_str(anchor);
+        }
+        None if kind.threat_purpose == "AttackSequence" => {}
+        None => {
+            url.push('#');
+            push_anchor(&mut url, finding_type);
+        }
     }
     Some(url)
 }
@@ -147,9 +153,10 @@ fn page(kind: &FindingType<'_>) -> Option<&'static str> {
         .map(|(_, _, _, page)| *page)
 }
 
-/// The rule the User Guide's anchors follow (see the module documentation). Only ASCII letters,
-/// digits and `-` come out, so the anchor is safe in any URL whatever the type holds.
-fn anchor(finding_type: &str) -> String {
+/// Appends the anchor by the rule the User Guide's anchors follow (see the module documentation).
+/// Only ASCII letters, digits and `-` come out, so the anchor is safe in any URL whatever the
+/// type holds.
+fn push_anchor(out: &mut String, finding_type: &str) {
     let (purpose, rest) = finding_type.split_once(':').unwrap_or((finding_type, ""));
     let (affected, family) = rest.split_once('/').unwrap_or((rest, ""));
     let affected = if affected == "IAMUser" {
@@ -157,7 +164,6 @@ fn anchor(finding_type: &str) -> String {
     } else {
         affected
     };
-    let mut out = String::with_capacity(finding_type.len());
     for (i, part) in [purpose, affected, family].into_iter().enumerate() {
         if i > 0 {
             out.push('-');
@@ -168,7 +174,6 @@ fn anchor(finding_type: &str) -> String {
                 .map(|c| c.to_ascii_lowercase()),
         );
     }
-    out
 }
 
 #[cfg(test)]
