@@ -10,8 +10,9 @@ use std::future::Future;
 use std::io;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use tokio::io::AsyncRead;
+use tokio::io::{AsyncRead, ReadBuf};
 
 use crate::trigger::ObjectRef;
 
@@ -139,16 +140,16 @@ impl Opener for LocalOpener {
 pub async fn open_local(src: &SourceRef) -> Result<ByteStream, OpenError> {
     match src {
         SourceRef::Stdin => Ok(Box::pin(tokio::io::stdin())),
-        SourceRef::File(path) => match tokio::fs::File::open(path).await {
+        SourceRef::File(path) => match std::fs::File::open(path) {
             Ok(f) => {
-                if f.metadata().await.is_ok_and(|m| m.is_dir()) {
+                if f.metadata().is_ok_and(|m| m.is_dir()) {
                     return Err(OpenError::Other {
                         source_name: src.to_string(),
                         detail: "is a directory: name the export files in it".into(),
                         retryable: false,
                     });
                 }
-                Ok(Box::pin(f))
+                Ok(Box::pin(LocalFile(f)))
             }
             Err(e) => Err(local_error(src, e)),
         },
@@ -157,6 +158,35 @@ pub async fn open_local(src: &SourceRef) -> Result<ByteStream, OpenError> {
             source_name: src.to_string(),
             detail: "S3 sources are not available in this opener".into(),
         }),
+    }
+}
+
+/// A local file, read with plain blocking reads by the task that decodes it.
+///
+/// `tokio::fs::File` hands every read to the blocking pool and copies the result once more; the
+/// decoder waits for each of those round trips (one per 128 KiB of compressed input). A read
+/// from the page cache takes microseconds, so it is done in place: a slow disk stalls only the
+/// decoding task's worker, and the runtime has others.
+struct LocalFile(std::fs::File);
+
+impl AsyncRead for LocalFile {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let file = &mut self.get_mut().0;
+        let dst = buf.initialize_unfilled();
+        loop {
+            match io::Read::read(file, dst) {
+                Ok(n) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
     }
 }
 
