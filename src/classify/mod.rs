@@ -282,33 +282,53 @@ fn instance(r: &Resource<'_>) -> Option<String> {
         .find(|t| t.key.get() == Some("Name"))
         .and_then(|t| t.value.get());
     Some(match name {
-        Some(n) => format!("{id} ({n})"),
+        Some(n) => join(&[id, " (", n, ")"]),
         None => id.to_owned(),
     })
+}
+
+/// The parts in one string, in one allocation of exactly their length (`format!` grows its
+/// buffer as it goes: up to five allocations for one summary, once per finding).
+fn join(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        out.push_str(p);
+    }
+    out
 }
 
 fn access_key(r: &Resource<'_>) -> Option<String> {
     let d = r.access_key_details.get()?;
     let key = d.access_key_id.get();
+    // Who, as `TYPE NAME`, `NAME`, `TYPE PRINCIPAL` or `PRINCIPAL`: (type and space, name).
     let who = match (d.user_type.get(), d.user_name.get()) {
-        (Some(t), Some(n)) => Some(format!("{t} {n}")),
-        (None, Some(n)) => Some(n.to_owned()),
-        (Some(t), None) => d.principal_id.get().map(|p| format!("{t} {p}")),
-        (None, None) => d.principal_id.get().map(str::to_owned),
+        (Some(t), Some(n)) => Some((t, " ", n)),
+        (None, Some(n)) => Some(("", "", n)),
+        (Some(t), None) => d.principal_id.get().map(|p| (t, " ", p)),
+        (None, None) => d.principal_id.get().map(|p| ("", "", p)),
     };
     match (key, who) {
-        (Some(k), Some(w)) => Some(format!("{k} ({w})")),
+        (Some(k), Some((t, sp, n))) => Some(join(&[k, " (", t, sp, n, ")"])),
         (Some(k), None) => Some(k.to_owned()),
-        (None, Some(w)) => Some(w),
+        (None, Some((t, sp, n))) => Some(join(&[t, sp, n])),
         (None, None) => None,
     }
 }
 
 fn buckets(r: &Resource<'_>) -> Option<String> {
-    let names: Vec<&str> = items(&r.s3_bucket_details)
-        .filter_map(|b| b.name.get())
-        .collect();
-    (!names.is_empty()).then(|| names.join(", "))
+    let names = || items(&r.s3_bucket_details).filter_map(|b| b.name.get());
+    let (count, len) = names().fold((0, 0), |(c, l), n| (c + 1, l + n.len()));
+    if count == 0 {
+        return None;
+    }
+    let mut out = String::with_capacity(len + 2 * (count - 1));
+    for (i, n) in names().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(n);
+    }
+    Some(out)
 }
 
 fn eks(r: &Resource<'_>) -> Option<String> {
@@ -318,14 +338,14 @@ fn eks(r: &Resource<'_>) -> Option<String> {
         .get()
         .and_then(|k| k.kubernetes_workload_details.get())
         .and_then(|w| match (w.namespace.get(), w.name.get()) {
-            (Some(ns), Some(n)) => Some(format!("{ns}/{n}")),
-            (None, Some(n)) => Some(n.to_owned()),
+            (Some(ns), Some(n)) => Some((ns, "/", n)),
+            (None, Some(n)) => Some(("", "", n)),
             _ => None,
         });
     match (cluster, workload) {
-        (Some(c), Some(w)) => Some(format!("{c}: {w}")),
+        (Some(c), Some((ns, slash, n))) => Some(join(&[c, ": ", ns, slash, n])),
         (Some(c), None) => Some(c.to_owned()),
-        (None, Some(w)) => Some(w),
+        (None, Some((ns, slash, n))) => Some(join(&[ns, slash, n])),
         (None, None) => None,
     }
 }
@@ -340,7 +360,7 @@ fn ecs(r: &Resource<'_>) -> Option<String> {
 fn container(r: &Resource<'_>) -> Option<String> {
     let c = r.container_details.get()?;
     match (c.name.get().or(c.id.get()), c.image.get()) {
-        (Some(n), Some(i)) => Some(format!("{n} ({i})")),
+        (Some(n), Some(i)) => Some(join(&[n, " (", i, ")"])),
         (Some(n), None) => Some(n.to_owned()),
         (None, Some(i)) => Some(i.to_owned()),
         (None, None) => None,
@@ -354,7 +374,7 @@ fn rds(r: &Resource<'_>) -> Option<String> {
         .get()
         .or(d.db_cluster_identifier.get())?;
     Some(match d.engine.get() {
-        Some(e) => format!("{id} ({e})"),
+        Some(e) => join(&[id, " (", e, ")"]),
         None => id.to_owned(),
     })
 }
