@@ -5,6 +5,8 @@
 //! ```text
 //! cargo bench --bench lambda_memory                              # as recorded in BENCHMARKS.md
 //! BENCH_FINDINGS=50000 BENCH_ROUNDS=1 cargo bench --bench lambda_memory   # quick smoke run
+//! BENCH_MIN_SEVERITY=10 cargo bench --bench lambda_memory        # and publish the severity-10 alerts
+//! BENCH_SIZES=none cargo bench --bench lambda_memory             # only the S3 path
 //! ```
 //!
 //! It is a plain program (`harness = false`), not a timed test: it reports and does not assert
@@ -21,20 +23,27 @@
 //!    missing) and a small one of `BENCH_SMALL_FINDINGS` (default 1 000), both put SSE-KMS into a
 //!    moto bucket under GuardDuty's key layout.
 //! 2. **The function.** The release binary through `cargo lambda watch --release` (the runtime
-//!    emulator) with `MIN_SEVERITY=10`, so every finding is read, classified and decided and only
-//!    the severity-10 ones (a few per cent) are published, to a topic without subscribers: this measures the reading, which is what grows with the object (alert
-//!    delivery is the lambda bench's subject). Its process is found by a marker variable and
-//!    moved into a cgroup of its own; nothing else is limited.
-//! 3. **The S3 path.** Without a quota, `BENCH_ROUNDS` rounds (default 3) alternating the large
-//!    object through the function (its handler's `DurationMs`) with the CLI on the same file on
-//!    disk (`process --format json FILE > /dev/null`, the throughput bench's measurement); the
-//!    ratio of the medians against the target (>= 0.8), and the function's peak RSS (`VmHWM`,
-//!    reset before each invocation).
+//!    emulator) with a rules file (`RULES_CONFIG`) that has no rules and suppresses by default:
+//!    every finding is read, classified and decided, and none is delivered. This measures the
+//!    reading, which is what grows with the object; alert delivery costs per alert, not per
+//!    finding, and is the lambda bench's subject. `BENCH_MIN_SEVERITY=10` runs the function with
+//!    `MIN_SEVERITY=10` instead: the 1.3 % of these findings at severity 10 alert and are
+//!    published to a moto topic without subscribers (6,516 alerts in the large object), which
+//!    on 2026-12-07 took more time and CPU than the reading (BENCHMARKS.md). Its process is found by a
+//!    marker variable and moved into a cgroup of its own; nothing else is limited.
+//! 3. **The S3 path.** Without a quota, `BENCH_ROUNDS` rounds (default 3), the order rotated:
+//!    the large object through the function (its handler's `DurationMs`), the CLI on the same
+//!    file on disk (`process --format json FILE > /dev/null`, the throughput bench's
+//!    measurement), and moto's own `GetObject` of it (this process reads the body and drops it:
+//!    the stand-in's speed, which bounds the function's). The ratios of the medians (function
+//!    against the local file, target >= 0.8; function against moto alone), and the function's
+//!    peak RSS (`VmHWM`, reset before each invocation). `BENCH_SIZES=none` runs only this part.
 //! 4. **Memory sizes.** For 128, 256, 512, 1,024 and 1,769 MB (`BENCH_SIZES`), `BENCH_ROUNDS`
 //!    invocations on each object: duration, CPU used in the cgroup, peak RSS, and the cost per
 //!    million findings at the published arm64 and x86_64 prices per GB-second (billed duration
-//!    rounded up to 1 ms, plus $0.20 per million requests). Then the cheapest size whose large
-//!    object ends within half of the template's default timeout.
+//!    rounded up to 1 ms, plus $0.20 per million requests). Then the default it suggests: of the
+//!    sizes whose large object (the worst case) ends within half of the template's default
+//!    timeout, the one where the small object (the typical export) costs least.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -58,7 +67,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::{
@@ -92,6 +101,8 @@ fn main() {
     let small_findings = env_count("BENCH_SMALL_FINDINGS", 1_000) as u64;
     let rounds = env_count("BENCH_ROUNDS", 3);
     let sizes: Vec<u32> = match env::var("BENCH_SIZES") {
+        // `none`: only the S3 path.
+        Ok(text) if text.trim().is_empty() || text.trim() == "none" => Vec::new(),
         Ok(text) => text
             .split(',')
             .map(|s| {
@@ -117,14 +128,14 @@ fn main() {
 
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let moto = runtime.block_on(Moto::start());
+    let sdk = sdk_config(&moto.endpoint);
+    let s3 = s3_client(&sdk);
+    let mut keys = Vec::new();
     let (big_event, small_event) = runtime.block_on(async {
-        let sdk = sdk_config(&moto.endpoint);
-        let s3 = s3_client(&sdk);
         let kms = aws_sdk_kms::Client::new(&sdk);
         let key_arn = create_kms_key(&kms).await;
         create_export_bucket(&s3, BUCKET, &key_arn).await;
-        // Severity-10 findings alert even at MIN_SEVERITY=10: they are published to a topic
-        // without subscribers (a few per cent of the findings).
+        // The function's configuration names a topic; nothing is published to it (see 2.).
         let sns = aws_sdk_sns::Client::new(&sdk);
         create_topic(&sns, "alerts", false).await;
         let mut events = Vec::new();
@@ -136,6 +147,7 @@ fn main() {
             let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             put_export(&s3, BUCKET, &key, &key_arn, bytes).await;
             events.push(s3_event(&key, meta.compressed_bytes));
+            keys.push(key);
         }
         let small_event = events.pop().expect("two events");
         (events.pop().expect("two events"), small_event)
@@ -147,14 +159,34 @@ fn main() {
         "SNS_TOPIC_ARN",
         "arn:aws:sns:us-east-1:123456789012:alerts".to_owned(),
     ));
-    fn_env.push(("MIN_SEVERITY", "10".to_owned()));
+    let min_severity = env::var("BENCH_MIN_SEVERITY").ok();
+    match &min_severity {
+        // The findings at or above it alert and are published to the topic.
+        Some(min) => fn_env.push(("MIN_SEVERITY", min.clone())),
+        None => {
+            let rules = big_path.with_file_name("suppress-all.toml");
+            fs::write(&rules, "[settings]\ndefault = \"suppress\"\n")
+                .unwrap_or_else(|e| panic!("{}: {e}", rules.display()));
+            fn_env.push(("RULES_CONFIG", rules.display().to_string()));
+        }
+    }
+    println!(
+        "alerts  : {}",
+        match &min_severity {
+            Some(min) => format!(
+                "MIN_SEVERITY={min} (BENCH_MIN_SEVERITY): findings at or above it are published to a moto SNS topic without subscribers"
+            ),
+            None => "none: a rules file with no rules suppresses every finding (set BENCH_MIN_SEVERITY to publish some)".to_owned(),
+        }
+    );
+    let alerting = min_severity.is_some();
     fn_env.push((
         "GUARDDUTY_ALERTS_BENCH_MEMORY",
         std::process::id().to_string(),
     ));
     let watch = Watch::start("memory", &fn_env);
     // The first invocation builds if needed and starts the function process.
-    let first = invoke(&watch, &small_event, &small, FIRST_INVOKE_TIMEOUT);
+    let first = invoke(&watch, &small_event, &small, FIRST_INVOKE_TIMEOUT, alerting);
     println!(
         "started : first invocation {:.0} ms{}",
         first.round_trip.as_secs_f64() * 1e3,
@@ -177,28 +209,40 @@ fn main() {
     cgroup.set_quota(None);
     let mut s3_runs = Vec::new();
     let mut local_runs = Vec::new();
+    let mut moto_runs = Vec::new();
     for round in 0..rounds {
-        for s3_first in [round % 2 == 0, round % 2 != 0] {
-            if s3_first {
-                let r = invoke_measured(&watch, &big_event, &big, pid);
-                println!(
-                    "  round {}/{rounds}  function via S3  {:>7.3} s  {:>7.1} MB/s  CPU {:>6.2} s  peak RSS {:>5.1} MB",
-                    round + 1,
-                    r.duration_s,
-                    mb(big.decompressed_bytes) / r.duration_s,
-                    r.cpu_s,
-                    mb(r.peak_rss)
-                );
-                s3_runs.push(r);
-            } else {
-                let (secs, rss) = run_local(&big_path, &big);
-                println!(
-                    "  round {}/{rounds}  CLI, local file  {secs:>7.3} s  {:>7.1} MB/s                peak RSS {:>5.1} MB",
-                    round + 1,
-                    mb(big.decompressed_bytes) / secs,
-                    mb(rss)
-                );
-                local_runs.push(secs);
+        for step in 0..3 {
+            match (step + round) % 3 {
+                0 => {
+                    let r = invoke_measured(&watch, &big_event, &big, pid, alerting);
+                    println!(
+                        "  round {}/{rounds}  function via S3  {:>7.3} s  {:>7.1} MB/s  CPU {:>6.2} s  peak RSS {:>5.1} MB",
+                        round + 1,
+                        r.duration_s,
+                        mb(big.decompressed_bytes) / r.duration_s,
+                        r.cpu_s,
+                        mb(r.peak_rss)
+                    );
+                    s3_runs.push(r);
+                }
+                1 => {
+                    let secs = run_local(&big_path, &big);
+                    println!(
+                        "  round {}/{rounds}  CLI, local file  {secs:>7.3} s  {:>7.1} MB/s",
+                        round + 1,
+                        mb(big.decompressed_bytes) / secs,
+                    );
+                    local_runs.push(secs);
+                }
+                _ => {
+                    let secs = runtime.block_on(moto_get(&s3, &keys[0], big.compressed_bytes));
+                    println!(
+                        "  round {}/{rounds}  moto GetObject   {secs:>7.3} s  {:>7.1} MB/s of gzip, body read and dropped (no decoding)",
+                        round + 1,
+                        mb(big.compressed_bytes) / secs,
+                    );
+                    moto_runs.push(secs);
+                }
             }
         }
     }
@@ -216,6 +260,18 @@ fn main() {
         mb(s3_rss)
     );
     println!("{s3_line}");
+    let moto_med = median(&moto_runs);
+    let moto_line = format!(
+        "moto's GetObject alone (body read, no decoding): {moto_med:.3} s; the function takes {:.1}x that ({s3_med:.3} s, medians): {}",
+        s3_med / moto_med,
+        if moto_med * 2.0 <= s3_med {
+            "the stand-in does not bound the S3 path"
+        } else {
+            "the stand-in bounds the S3 path: the ratio above is moto's"
+        }
+    );
+    println!("{moto_line}");
+    let s3_line = format!("{s3_line}\n{moto_line}");
 
     // 4. Memory sizes.
     let mut rows = Vec::new();
@@ -230,7 +286,7 @@ fn main() {
         for (name, event, meta) in [("small", &small_event, &small), ("large", &big_event, &big)] {
             let mut runs = Vec::new();
             for round in 0..rounds {
-                let r = invoke_measured(&watch, event, meta, pid);
+                let r = invoke_measured(&watch, event, meta, pid, alerting);
                 println!(
                     "  {name:<5} round {}/{rounds}: {:>8.3} s  CPU {:>6.2} s  peak RSS {:>5.1} MB",
                     round + 1,
@@ -350,7 +406,13 @@ struct Invocation {
 }
 
 /// Invokes the function on `event` and checks that the whole export was read.
-fn invoke(watch: &Watch, event: &[u8], meta: &ExportMeta, limit: Duration) -> Invocation {
+fn invoke(
+    watch: &Watch,
+    event: &[u8],
+    meta: &ExportMeta,
+    limit: Duration,
+    alerting: bool,
+) -> Invocation {
     let (round_trip, response) = watch.invoke(event, limit);
     let count = |key: &str| response[key].as_u64();
     assert_eq!(
@@ -362,11 +424,19 @@ fn invoke(watch: &Watch, event: &[u8], meta: &ExportMeta, limit: Duration) -> In
         (Some(1), Some(meta.findings), Some(0)),
         "the function did not read the whole export: {response}"
     );
-    assert_eq!(
-        count("alerts"),
-        count("alerts_sent"),
-        "every alert sent: {response}"
-    );
+    if alerting {
+        assert_eq!(
+            count("alerts"),
+            count("alerts_sent"),
+            "every alert sent: {response}"
+        );
+    } else {
+        assert_eq!(
+            count("alerts"),
+            Some(0),
+            "the rules file suppresses every finding: {response}"
+        );
+    }
     Invocation { round_trip }
 }
 
@@ -380,12 +450,18 @@ struct Measured {
     peak_rss: u64,
 }
 
-fn invoke_measured(watch: &Watch, event: &[u8], meta: &ExportMeta, pid: i32) -> Measured {
+fn invoke_measured(
+    watch: &Watch,
+    event: &[u8],
+    meta: &ExportMeta,
+    pid: i32,
+    alerting: bool,
+) -> Measured {
     // Writing 5 to clear_refs resets the peak RSS (VmHWM) to the current RSS.
     let _ = fs::write(format!("/proc/{pid}/clear_refs"), "5");
     let before = watch.handler_durations_ms().len();
     let cpu_before = process_cpu(pid).expect("the function process is running");
-    invoke(watch, event, meta, FIRST_INVOKE_TIMEOUT);
+    invoke(watch, event, meta, FIRST_INVOKE_TIMEOUT, alerting);
     let cpu_after = process_cpu(pid).expect("the function process is running");
     let durations = watch.handler_durations_ms();
     assert_eq!(
@@ -427,8 +503,10 @@ fn vm_hwm(pid: i32) -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// The CLI on the file on disk, as the throughput bench runs it: wall seconds and peak RSS.
-fn run_local(path: &Path, meta: &ExportMeta) -> (f64, u64) {
+/// The CLI on the file on disk, as the throughput bench runs it: wall seconds. (Its peak RSS is
+/// the throughput bench's to report: here `ru_maxrss` would carry this process's own high-water
+/// mark, which held the object to upload it, into the child at exec.)
+fn run_local(path: &Path, meta: &ExportMeta) -> f64 {
     let mut command = Command::new(CLI_BIN);
     command
         .args(["process", "--format", "json"])
@@ -455,7 +533,27 @@ fn run_local(path: &Path, meta: &ExportMeta) -> (f64, u64) {
         Some(meta.findings),
         "the CLI read every finding"
     );
-    (measured.wall.as_secs_f64(), measured.peak_rss)
+    measured.wall.as_secs_f64()
+}
+
+/// moto's own `GetObject` of `key`, the body read to the end and dropped: the most the S3 path
+/// can do against this stand-in. Seconds.
+async fn moto_get(s3: &aws_sdk_s3::Client, key: &str, expect: u64) -> f64 {
+    let t = Instant::now();
+    let out = s3
+        .get_object()
+        .bucket(BUCKET)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GetObject {key}: {e}"));
+    let mut body = out.body;
+    let mut n = 0u64;
+    while let Some(chunk) = body.try_next().await.expect("GetObject body") {
+        n += chunk.len() as u64;
+    }
+    assert_eq!(n, expect, "moto returned the whole object");
+    t.elapsed().as_secs_f64()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -500,13 +598,17 @@ impl Row {
 
 fn report(rows: &[Row], s3_line: &str, small: &ExportMeta, big: &ExportMeta) {
     println!();
+    if rows.is_empty() {
+        println!("{s3_line}");
+        return;
+    }
     println!(
         "| memory | CPU share | object | duration (median) | CPU | peak RSS | $ per million findings, arm64 | x86_64 |"
     );
     println!("|---|---|---|---|---|---|---|---|");
     for r in rows {
         println!(
-            "| {} MB | {:.3} vCPU | {} ({} findings) | {:.3} s | {:.2} s | {:.1} MB | ${:.4} | ${:.4} |",
+            "| {} MB | {:.3} vCPU | {} ({} findings) | {:.3} s | {:.2} s | {:.1} MB | ${:.5} | ${:.5} |",
             r.size_mb,
             f64::from(r.size_mb) / ONE_VCPU_MB,
             r.object,
@@ -521,19 +623,33 @@ fn report(rows: &[Row], s3_line: &str, small: &ExportMeta, big: &ExportMeta) {
     println!();
     println!("small = {}; large = {}", small.describe(), big.describe());
     println!("{s3_line}");
-    let fits: Vec<&Row> = rows
+    // The default: of the sizes whose large object (the worst case) ends within half of the
+    // timeout, the one where the typical small export costs least; the large object's cost
+    // breaks a tie.
+    let large = |size: u32| {
+        rows.iter()
+            .find(|r| r.object == "large" && r.size_mb == size)
+    };
+    let fits: Vec<(&Row, &Row)> = rows
         .iter()
-        .filter(|r| r.object == "large" && r.max_duration_s * 2.0 <= DEFAULT_TIMEOUT_S)
+        .filter(|r| r.object == "small")
+        .filter_map(|small| large(small.size_mb).map(|l| (small, l)))
+        .filter(|(_, l)| l.max_duration_s * 2.0 <= DEFAULT_TIMEOUT_S)
         .collect();
-    match fits.iter().min_by(|a, b| {
-        a.cost_per_million(ARM64_GB_SECOND)
-            .total_cmp(&b.cost_per_million(ARM64_GB_SECOND))
+    match fits.iter().min_by(|(s1, l1), (s2, l2)| {
+        s1.cost_per_million(ARM64_GB_SECOND)
+            .total_cmp(&s2.cost_per_million(ARM64_GB_SECOND))
+            .then(
+                l1.cost_per_million(ARM64_GB_SECOND)
+                    .total_cmp(&l2.cost_per_million(ARM64_GB_SECOND)),
+            )
     }) {
-        Some(r) => println!(
-            "cheapest size whose large object ends within half of the default timeout ({DEFAULT_TIMEOUT_S:.0} s): {} MB (slowest run {:.1} s, ${:.4} per million findings on arm64)",
-            r.size_mb,
-            r.max_duration_s,
-            r.cost_per_million(ARM64_GB_SECOND)
+        Some((s, l)) => println!(
+            "default: {} MB: of the sizes whose large object ends within half of the default timeout ({DEFAULT_TIMEOUT_S:.0} s), the one where the small export costs least (${:.5} per million findings on arm64; the large one ${:.5}, its slowest run {:.1} s)",
+            s.size_mb,
+            s.cost_per_million(ARM64_GB_SECOND),
+            l.cost_per_million(ARM64_GB_SECOND),
+            l.max_duration_s
         ),
         None => println!(
             "no size measured ends the large object within half of the default timeout ({DEFAULT_TIMEOUT_S:.0} s)"

@@ -14,7 +14,9 @@ const STDERR_TAIL_BYTES: usize = 64 * 1024;
 pub struct Measured {
     /// From spawn to reap.
     pub wall: Duration,
-    /// Peak resident set size, in bytes.
+    /// Peak resident set size, in bytes (`ru_maxrss`: it includes the parent's high-water mark
+    /// at exec, so it is the child's only when the parent is small).
+    #[allow(dead_code)] // not every bench reads it
     pub peak_rss: u64,
     /// CPU time (user + system) of the child.
     #[allow(dead_code)] // not every bench reads it
