@@ -105,7 +105,12 @@ pub const ATTACK_SEQUENCES: &[(&str, &str)] = &[
 /// `partition` (`aws-cn`: docs.amazonaws.cn; every other partition: docs.aws.amazon.com).
 /// `None` for a type with no purpose (an empty or malformed type).
 pub fn docs_url(partition: &str, finding_type: &str) -> Option<String> {
-    let kind = FindingType::parse(finding_type);
+    docs_url_for(partition, finding_type, &FindingType::parse(finding_type))
+}
+
+/// [`docs_url`] for a type already split into `kind` (the classification's), so the record of
+/// each finding does not split it again.
+pub fn docs_url_for(partition: &str, finding_type: &str, kind: &FindingType<'_>) -> Option<String> {
     if kind.threat_purpose.is_empty()
         || !kind
             .threat_purpose
@@ -118,7 +123,7 @@ pub fn docs_url(partition: &str, finding_type: &str) -> Option<String> {
         "aws-cn" => "https://docs.amazonaws.cn/en_us/guardduty/latest/ug/",
         _ => "https://docs.aws.amazon.com/guardduty/latest/ug/",
     };
-    let Some(page) = page(&kind) else {
+    let Some(page) = page(kind) else {
         return Some(format!("{base}{ALL_TYPES_PAGE}.html"));
     };
     // One allocation: the link is written in place, its anchor included.

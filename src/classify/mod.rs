@@ -12,7 +12,7 @@ use crate::export::finding::{Finding, Resource, items};
 
 mod docs;
 
-pub use docs::{ATTACK_SEQUENCES, docs_url};
+pub use docs::{ATTACK_SEQUENCES, docs_url, docs_url_for};
 
 /// GuardDuty's severity bands. GuardDuty documents them by lower bound: Critical >= 9.0
 /// (attack sequences), High >= 7.0, Medium >= 4.0, Low below. A decimal like 6.95 is Medium.

@@ -10,6 +10,10 @@ use crate::decide::{Decision, Record};
 
 /// The `--format json` record: one object per finding read. Its keys are a contract that
 /// scripts rely on; add keys, never rename or remove them.
+///
+/// It is written two ways that must agree: by serde (SNS and generic-webhook bodies) and by
+/// [`JsonRecord::write_json`] (the CLI). A member added here goes into both; the tests compare
+/// their output byte for byte.
 #[derive(Debug, Serialize)]
 pub struct JsonRecord<'a> {
     /// Finding id.
@@ -131,7 +135,7 @@ impl<'a> JsonRecord<'a> {
                 _ => None,
             },
             console_url: c.console_url.as_deref(),
-            docs_url: crate::classify::docs_url(c.partition, f.type_str()),
+            docs_url: crate::classify::docs_url_for(c.partition, f.type_str(), &c.kind),
             runbook_url: runbook_url(r),
             source: r.source,
             line: r.line,
